@@ -1,0 +1,502 @@
+//! Cached mode: authorizations cached per (service, credentials), hits counted
+//! locally against the plan's limits, one backend call per key at a time.
+//!
+//! An entry is filled by `authorize` (no usage, with the `hierarchy` and
+//! `limit_headers` extensions), which returns the application's limits and
+//! counters. Later requests are decided locally: each limit touched by the
+//! request's usage (the metric itself, or an ancestor of it) must stay within
+//! its maximum once this request is counted. The counters start from the
+//! backend's values plus the usage recorded but not yet reported, so
+//! a refill never forgets admitted hits. An entry lives for `ttl`, or until the
+//! earliest period of its limits ends; a denial (bad key) for `negative_ttl`.
+//!
+//! Over-admission bound: one instance admits exactly up to each limit between
+//! refills. With `N` instances sharing an application, each one sees the others'
+//! hits only when it refills and they have reported, so in the worst case an
+//! application gets up to `N × limit` in a period where every instance refilled
+//! before any hit was reported; in a steady state the excess is bounded by
+//! the hits the other instances admit within `ttl + flush_interval`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use moka::ops::compute::Op;
+use tokio::sync::OnceCell;
+
+use crate::{
+    CacheSettings, Denial, DenialKind, FailurePolicy, OutageBehaviour, RateLimit, Usage,
+    UsageReport, UsageValue,
+    backend::{AppCredentials, AuthRequest, BackendError, Extensions},
+    engine::{Allowed, Live, ThreeScale, Verdict, verdict_from_answer},
+    report::ReportKey,
+};
+
+/// How long a failed fill is shared by concurrent requests before the next try.
+const UNAVAILABLE_FOR: Duration = Duration::from_millis(250);
+
+/// The cache of authorizations.
+pub(crate) struct AuthCache {
+    entries: moka::sync::Cache<AppCredentials, Slot>,
+    settings: CacheSettings,
+}
+
+/// One key's place in the cache; the cell is filled once, by one backend call.
+#[derive(Clone, Debug)]
+pub struct Slot(Arc<SlotInner>);
+
+#[derive(Debug)]
+struct SlotInner {
+    cell: OnceCell<Entry>,
+    /// The entry this one replaces, kept for outages (resilient, allow).
+    previous: Option<Slot>,
+}
+
+#[derive(Debug)]
+enum Entry {
+    Allowed {
+        state: Mutex<AllowedState>,
+        expires: Instant,
+    },
+    Denied {
+        denial: Denial,
+        expires: Instant,
+    },
+    Unavailable {
+        until: Instant,
+    },
+}
+
+#[derive(Debug)]
+struct AllowedState {
+    plan: Option<String>,
+    limits: Vec<Limit>,
+    reports: Vec<UsageReport>,
+    /// metric → its ancestors.
+    ancestors: HashMap<Arc<str>, Vec<Arc<str>>>,
+}
+
+#[derive(Debug)]
+struct Limit {
+    metric: Arc<str>,
+    max: u64,
+    used: u64,
+    period_end: Option<DateTime<Utc>>,
+    window: Option<u64>,
+}
+
+/// The result of a lookup.
+pub(crate) enum CacheLookup {
+    Decided(Verdict),
+    Miss(Slot),
+}
+
+impl AuthCache {
+    pub(crate) fn new(settings: &CacheSettings) -> Self {
+        AuthCache {
+            entries: moka::sync::Cache::builder()
+                .max_capacity(settings.capacity)
+                .build(),
+            settings: *settings,
+        }
+    }
+
+    pub(crate) fn lookup(&self, credentials: &AppCredentials, usage: &Usage) -> CacheLookup {
+        if self.settings.outage == OutageBehaviour::None {
+            return CacheLookup::Miss(Slot::new(None));
+        }
+        let now = Instant::now();
+        if let Some(slot) = self.entries.get(credentials) {
+            match slot.0.cell.get() {
+                None => return CacheLookup::Miss(slot),
+                Some(entry) if !entry.expired(now) => {
+                    return match entry.decide(usage) {
+                        Some(verdict) => CacheLookup::Decided(verdict),
+                        // A recent failed fill: decide from the fallback, no new call.
+                        None => CacheLookup::Miss(slot),
+                    };
+                }
+                Some(_) => {}
+            }
+            // Expired: replace it, once, keeping it as the outage fallback.
+            let stale = slot;
+            let result = self
+                .entries
+                .entry(credentials.clone())
+                .and_compute_with(|current| match current {
+                    Some(current) if !Arc::ptr_eq(&current.value().0, &stale.0) => Op::Nop,
+                    _ => Op::Put(Slot::new(Some(stale.clone()))),
+                });
+            return CacheLookup::Miss(slot_of(result).unwrap_or_else(|| Slot::new(Some(stale))));
+        }
+        let slot = self
+            .entries
+            .entry(credentials.clone())
+            .or_insert_with(|| Slot::new(None))
+            .into_value();
+        CacheLookup::Miss(slot)
+    }
+}
+
+fn slot_of(result: moka::ops::compute::CompResult<AppCredentials, Slot>) -> Option<Slot> {
+    use moka::ops::compute::CompResult::*;
+    match result {
+        Unchanged(e) | Inserted(e) | ReplacedWith(e) | Removed(e) => Some(e.into_value()),
+        StillNone(_) => None,
+    }
+}
+
+impl Slot {
+    fn new(previous: Option<Slot>) -> Self {
+        // Keep one generation only: the fallback of a fallback is not needed.
+        let previous = previous.map(|p| match &p.0.previous {
+            Some(_)
+                if p.0
+                    .cell
+                    .get()
+                    .is_none_or(|e| matches!(e, Entry::Unavailable { .. })) =>
+            {
+                p.0.previous.clone().unwrap_or(p)
+            }
+            _ => p,
+        });
+        Slot(Arc::new(SlotInner {
+            cell: OnceCell::new(),
+            previous,
+        }))
+    }
+}
+
+impl Entry {
+    fn expired(&self, now: Instant) -> bool {
+        match self {
+            Entry::Allowed { expires, .. } | Entry::Denied { expires, .. } => now >= *expires,
+            Entry::Unavailable { until } => now >= *until,
+        }
+    }
+
+    /// The local decision; `None` for an entry that cannot decide (unavailable).
+    fn decide(&self, usage: &Usage) -> Option<Verdict> {
+        match self {
+            Entry::Allowed { state, .. } => {
+                let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
+                Some(state.admit(usage))
+            }
+            Entry::Denied { denial, .. } => Some(Verdict::Deny(denial.clone())),
+            Entry::Unavailable { .. } => None,
+        }
+    }
+}
+
+impl AllowedState {
+    fn from_reports(
+        plan: Option<String>,
+        reports: Vec<UsageReport>,
+        hierarchy: &[crate::xml::HierarchyMetric],
+        unreported: &Usage,
+    ) -> Self {
+        let mut parent_of: HashMap<&str, &str> = HashMap::new();
+        for metric in hierarchy {
+            for child in &metric.children {
+                parent_of.insert(child, &metric.name);
+            }
+        }
+        let mut ancestors: HashMap<Arc<str>, Vec<Arc<str>>> = HashMap::new();
+        for child in parent_of.keys() {
+            let mut chain = Vec::new();
+            let mut current = *child;
+            while let Some(parent) = parent_of.get(current) {
+                if chain.iter().any(|c: &Arc<str>| &**c == *parent) || chain.len() > 32 {
+                    break;
+                }
+                chain.push(Arc::from(*parent));
+                current = parent;
+            }
+            ancestors.insert(Arc::from(*child), chain);
+        }
+        let mut state = AllowedState {
+            plan,
+            limits: Vec::new(),
+            reports: Vec::new(),
+            ancestors,
+        };
+        state.limits = reports
+            .iter()
+            .map(|r| Limit {
+                metric: Arc::from(r.metric.as_str()),
+                max: r.max_value,
+                used: r.current_value,
+                period_end: r.period_end,
+                window: match (r.period_start, r.period_end) {
+                    (Some(s), Some(e)) => Some((e - s).num_seconds().max(0) as u64),
+                    _ => None,
+                },
+            })
+            .collect();
+        state.reports = reports;
+        // Hits admitted but not yet reported count as used.
+        for i in 0..state.limits.len() {
+            let extra = state.touching(&state.limits[i].metric, unreported);
+            state.limits[i].used = state.limits[i].used.saturating_add(extra);
+        }
+        state
+    }
+
+    /// The part of `usage` that counts against `metric`'s limits.
+    fn touching(&self, metric: &str, usage: &Usage) -> u64 {
+        usage
+            .iter()
+            .filter(|(m, _)| {
+                *m == metric
+                    || self
+                        .ancestors
+                        .get(*m)
+                        .is_some_and(|chain| chain.iter().any(|a| &**a == metric))
+            })
+            .map(|(_, v)| match v {
+                UsageValue::Add(n) | UsageValue::Set(n) => n,
+            })
+            .sum()
+    }
+
+    fn admit(&mut self, usage: &Usage) -> Verdict {
+        let now = Utc::now();
+        let mut tightest: Option<(u64, RateLimit)> = None;
+        for limit in &self.limits {
+            let wanted = self.touching(&limit.metric, usage);
+            if wanted == 0 {
+                continue;
+            }
+            let reset = limit
+                .period_end
+                .map(|end| (end - now).num_seconds().max(0) as u64 + 1)
+                .unwrap_or(0);
+            if limit.used.saturating_add(wanted) > limit.max {
+                let kind = if limit.max == 0 {
+                    DenialKind::AuthFailed
+                } else {
+                    DenialKind::LimitsExceeded
+                };
+                let mut denial = Denial::new(kind).with_reason("limits_exceeded");
+                if kind == DenialKind::LimitsExceeded && limit.period_end.is_some() {
+                    denial.retry_after = Some(reset);
+                    denial.rate_limit = Some(RateLimit {
+                        limit: limit.max,
+                        remaining: 0,
+                        reset,
+                        window: limit.window,
+                    });
+                }
+                return Verdict::Deny(denial);
+            }
+            let remaining = limit.max - limit.used - wanted;
+            let same_calls = remaining / wanted;
+            if limit.period_end.is_some() && tightest.as_ref().is_none_or(|(c, _)| same_calls < *c)
+            {
+                tightest = Some((
+                    same_calls,
+                    RateLimit {
+                        limit: limit.max,
+                        remaining: same_calls,
+                        reset,
+                        window: limit.window,
+                    },
+                ));
+            }
+        }
+        let metrics: Vec<Arc<str>> = self.limits.iter().map(|l| l.metric.clone()).collect();
+        for (i, metric) in metrics.iter().enumerate() {
+            let wanted = self.touching(metric, usage);
+            self.limits[i].used = self.limits[i].used.saturating_add(wanted);
+        }
+        Verdict::Allow(Allowed {
+            plan: self.plan.clone(),
+            usage_reports: Vec::new(),
+            rate_limit: tightest.map(|(_, r)| r),
+            degraded: false,
+            report_later: true,
+        })
+    }
+
+    /// When the entry must be refreshed because a period ended.
+    fn earliest_period_end(&self) -> Option<DateTime<Utc>> {
+        self.limits.iter().filter_map(|l| l.period_end).min()
+    }
+}
+
+/// Fills the slot (one backend call for all concurrent waiters), then decides.
+pub(crate) async fn fill_and_decide(
+    engine: &ThreeScale,
+    live: &Live,
+    slot: Slot,
+    credentials: &AppCredentials,
+    usage: &Usage,
+) -> Verdict {
+    let settings = match &engine.inner().mode {
+        crate::Mode::Cached(settings) => *settings,
+        crate::Mode::Sync => CacheSettings::default(),
+    };
+    if settings.outage == OutageBehaviour::None {
+        return none_mode(engine, live, credentials, usage).await;
+    }
+    let entry = slot
+        .0
+        .cell
+        .get_or_init(|| fetch(engine, live, credentials, &settings))
+        .await;
+    if let Some(verdict) = entry.decide(usage) {
+        return verdict;
+    }
+    // The backend is unavailable.
+    if let Some(previous) = &slot.0.previous
+        && let Some(old) = previous.0.cell.get()
+    {
+        let usable = match settings.outage {
+            OutageBehaviour::Strict => !old.expired(Instant::now()),
+            _ => true,
+        };
+        if usable && let Some(verdict) = old.decide(usage) {
+            return verdict;
+        }
+    }
+    let allow_unknown = settings.outage == OutageBehaviour::Allow
+        || engine.inner().failure_policy == FailurePolicy::Open;
+    if allow_unknown {
+        Verdict::Allow(Allowed {
+            degraded: true,
+            report_later: true,
+            ..Allowed::default()
+        })
+    } else {
+        Verdict::Deny(
+            Denial::new(DenialKind::BackendUnavailable).with_reason("backend_unavailable"),
+        )
+    }
+}
+
+async fn fetch(
+    engine: &ThreeScale,
+    live: &Live,
+    credentials: &AppCredentials,
+    settings: &CacheSettings,
+) -> Entry {
+    let inner = engine.inner();
+    let request = AuthRequest {
+        credentials: credentials.clone(),
+        usage: None,
+        referrer: None,
+        redirect: None,
+        log_code: None,
+        service_id: None,
+        extensions: Extensions {
+            hierarchy: true,
+            limit_headers: true,
+            rejection_reason_header: true,
+            ..Extensions::default()
+        },
+    };
+    inner
+        .backend_calls
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let answer = if live.service.backend_version == crate::BackendVersion::OAuth {
+        live.client.oauth_authorize(&request).await
+    } else {
+        live.client.authorize(&request).await
+    };
+    let now = Instant::now();
+    match answer {
+        Ok(response) => {
+            let limits_denial = response.rejection_reason.as_deref() == Some("limits_exceeded")
+                || response
+                    .authorization
+                    .as_ref()
+                    .and_then(|a| a.reason.as_deref())
+                    == Some("usage limits are exceeded");
+            match (
+                response.is_authorized() || limits_denial,
+                response.authorization,
+            ) {
+                (true, Some(authorization)) => {
+                    let unreported = inner.reporter.unreported(&ReportKey::of(credentials));
+                    let hierarchy = authorization.hierarchy.unwrap_or_default();
+                    let state = AllowedState::from_reports(
+                        authorization.plan,
+                        authorization.usage_reports,
+                        &hierarchy,
+                        &unreported,
+                    );
+                    let mut expires = now + settings.ttl;
+                    if let Some(end) = state.earliest_period_end() {
+                        let left = (end - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+                        expires = expires.min(now + left);
+                    }
+                    Entry::Allowed {
+                        state: Mutex::new(state),
+                        expires,
+                    }
+                }
+                _ => {
+                    let denial = match verdict_from_answer(
+                        &crate::AuthResponse {
+                            status: response.status,
+                            authorization: None,
+                            limit_headers: response.limit_headers,
+                            rejection_reason: response.rejection_reason,
+                        },
+                        false,
+                    ) {
+                        Verdict::Deny(denial) => denial,
+                        Verdict::Allow(_) => Denial::new(DenialKind::AuthFailed),
+                    };
+                    Entry::Denied {
+                        denial,
+                        expires: now + settings.negative_ttl,
+                    }
+                }
+            }
+        }
+        Err(BackendError::Api { code, .. }) => Entry::Denied {
+            denial: Denial::new(DenialKind::AuthFailed).with_reason(code),
+            expires: now + settings.negative_ttl,
+        },
+        Err(error) => {
+            inner
+                .backend_failures
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::warn!(%error, "3scale backend unavailable while filling the cache");
+            Entry::Unavailable {
+                until: now + UNAVAILABLE_FOR,
+            }
+        }
+    }
+}
+
+/// `OutageBehaviour::None`: no cache, one authrep per request.
+async fn none_mode(
+    engine: &ThreeScale,
+    live: &Live,
+    credentials: &AppCredentials,
+    usage: &Usage,
+) -> Verdict {
+    let inner = engine.inner();
+    let request = AuthRequest::new(credentials.clone())
+        .usage(usage.clone())
+        .extensions(Extensions {
+            limit_headers: true,
+            rejection_reason_header: true,
+            ..Extensions::default()
+        });
+    inner
+        .backend_calls
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let answer = if live.service.backend_version == crate::BackendVersion::OAuth {
+        live.client.oauth_authrep(&request).await
+    } else {
+        live.client.authrep(&request).await
+    };
+    match answer {
+        Ok(response) => verdict_from_answer(&response, false),
+        Err(error) => engine.backend_trouble(error),
+    }
+}

@@ -1,0 +1,531 @@
+//! [`Config`]: one protected service and how the engine treats it.
+//!
+//! Sources: the builder ([`Config::builder`]), `THREESCALE_*` environment
+//! variables ([`Config::from_env`]), a YAML/JSON file in the project's format or
+//! the admin portal's proxy config JSON ([`Config::from_file`]).
+
+pub mod file;
+pub mod portal;
+pub mod proxy;
+
+use std::time::Duration;
+
+use crate::{
+    backend::{DEFAULT_BACKEND_URL, ProviderAuth},
+    credentials::{BackendVersion, CredentialsConfig},
+    mapping::MappingRules,
+    response::ErrorResponses,
+};
+
+/// A configuration that cannot be used. Says which source and field are wrong.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{source_name}: {field}: {reason}")]
+pub struct ConfigError {
+    /// Where it came from: `builder`, `env`, a file path, `proxy config`, …
+    pub source_name: String,
+    /// The field, e.g. `proxy.proxy_rules[3].pattern`.
+    pub field: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl ConfigError {
+    /// A new error.
+    pub fn new(
+        source_name: impl Into<String>,
+        field: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> Self {
+        ConfigError {
+            source_name: source_name.into(),
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Everything 3scale knows about one service that the middleware needs.
+#[derive(Clone, Debug)]
+pub struct ServiceConfig {
+    /// Service id.
+    pub service_id: String,
+    /// The service's `system_name`, when known.
+    pub system_name: Option<String>,
+    /// Credential mode.
+    pub backend_version: BackendVersion,
+    /// Backend base URL.
+    pub backend_url: String,
+    /// Service token or provider key (also the debug-header secret).
+    pub provider_auth: ProviderAuth,
+    /// Where to find credentials.
+    pub credentials: CredentialsConfig,
+    /// Compiled mapping rules.
+    pub mapping_rules: MappingRules,
+    /// Responses for denials.
+    pub error_responses: ErrorResponses,
+}
+
+impl ServiceConfig {
+    /// A service with default settings: user_key in the query, SaaS backend,
+    /// no mapping rules, default error responses.
+    pub fn new(provider_auth: ProviderAuth) -> Self {
+        ServiceConfig {
+            service_id: provider_auth.service_id().unwrap_or_default().to_string(),
+            system_name: None,
+            backend_version: BackendVersion::default(),
+            backend_url: DEFAULT_BACKEND_URL.to_string(),
+            provider_auth,
+            credentials: CredentialsConfig::default(),
+            mapping_rules: MappingRules::default(),
+            error_responses: ErrorResponses::default(),
+        }
+    }
+}
+
+/// How the engine talks to the backend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// One authrep per request: exact, one backend round trip each.
+    Sync,
+    /// Cached authorizations and batched reports.
+    Cached(CacheSettings),
+}
+
+/// Settings of [`Mode::Cached`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CacheSettings {
+    /// How long an authorization is trusted.
+    pub ttl: Duration,
+    /// How long a denial (bad key) is remembered.
+    pub negative_ttl: Duration,
+    /// How often usage is reported.
+    pub flush_interval: Duration,
+    /// At most this many transactions per report POST (≤ 1000).
+    pub max_batch: usize,
+    /// At most this many cached authorizations.
+    pub capacity: u64,
+    /// At most this many applications' usage kept for retry during outages.
+    pub max_pending: usize,
+    /// What cached entries are worth while the backend is unavailable.
+    pub outage: OutageBehaviour,
+}
+
+/// How the cache behaves while the backend is unavailable (named after the
+/// gateway's caching policy modes).
+///
+/// | mode | known, allowed app | known, denied app | unknown app |
+/// |---|---|---|---|
+/// | `Strict` | allowed until its TTL ends, then the failure policy | denied until its TTL ends | failure policy |
+/// | `Resilient` (default) | stays allowed, limits still counted locally | stays denied | failure policy |
+/// | `Allow` | stays allowed | stays denied | allowed, usage kept for reporting |
+/// | `None` | no cache: every request asks the backend (authrep) | | failure policy |
+///
+/// `Resilient` is the default: an outage neither locks out applications that
+/// were working nor lets in applications that were refused, limits keep being
+/// enforced from the last known counters, and usage is reported when the
+/// backend is back.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OutageBehaviour {
+    /// Trust entries only within their TTL.
+    Strict,
+    /// Keep the last known answer while the backend is down.
+    #[default]
+    Resilient,
+    /// Like `Resilient`, and let unknown applications in.
+    Allow,
+    /// Do not cache; ask the backend for every request.
+    None,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        CacheSettings {
+            ttl: Duration::from_secs(10),
+            negative_ttl: Duration::from_secs(2),
+            flush_interval: Duration::from_secs(5),
+            max_batch: 1000,
+            capacity: 100_000,
+            max_pending: 1_000_000,
+            outage: OutageBehaviour::default(),
+        }
+    }
+}
+
+/// What to do when the backend cannot be asked (down, slow, 5xx, malformed answer).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FailurePolicy {
+    /// Deny with `BackendUnavailable` (503). In cached mode an entry still
+    /// cached as allowed is honoured.
+    #[default]
+    Closed,
+    /// Allow, and keep the usage for later reporting.
+    Open,
+}
+
+/// Which rate-limit headers allowed and 429 responses carry.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RateLimitHeaders {
+    /// None.
+    Off,
+    /// `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` (as the gateway's policy).
+    #[default]
+    Legacy,
+    /// The IETF draft's structured `RateLimit` and `RateLimit-Policy` fields.
+    Ietf,
+}
+
+/// One protected service and how the engine treats it.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The service.
+    pub service: ServiceConfig,
+    /// Sync or cached.
+    pub mode: Mode,
+    /// What to do when the backend cannot be asked.
+    pub failure_policy: FailurePolicy,
+    /// Backend request timeout.
+    pub timeout: Duration,
+    /// Path prefixes that bypass 3scale (health checks, metrics).
+    pub bypass_paths: Vec<String>,
+    /// Rate-limit headers on responses.
+    pub rate_limit_headers: RateLimitHeaders,
+}
+
+/// The default backend request timeout.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Config {
+    /// Starts a builder.
+    ///
+    /// ```
+    /// use threescale_core::{Config, Mode, CacheSettings};
+    /// let config = Config::builder()
+    ///     .backend_url("http://127.0.0.1:3001")
+    ///     .service_token("demo-service-token", "2555417777820")
+    ///     .rule("GET", "/orders/{id}$", "orders", 1)
+    ///     .rule("ANY", "/", "hits", 1)
+    ///     .bypass_path("/health")
+    ///     .mode(Mode::Cached(CacheSettings::default()))
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(config.service.service_id, "2555417777820");
+    /// assert_eq!(config.service.mapping_rules.rules().len(), 2);
+    /// ```
+    pub fn builder() -> ConfigBuilder {
+        ConfigBuilder::default()
+    }
+
+    /// Reads a YAML/JSON file: the project's format or an admin-portal proxy config.
+    pub fn from_file(path: impl AsRef<std::path::Path>) -> Result<Config, ConfigError> {
+        file::load_file(path.as_ref())
+    }
+
+    /// Reads `THREESCALE_*` environment variables:
+    /// `THREESCALE_CONFIG` (a file, which then wins), or `THREESCALE_BACKEND_URL`,
+    /// `THREESCALE_SERVICE_ID`, `THREESCALE_SERVICE_TOKEN` or `THREESCALE_PROVIDER_KEY`,
+    /// `THREESCALE_BACKEND_VERSION` (`1`, `2`, `oauth`), `THREESCALE_CREDENTIALS_LOCATION`
+    /// (`query`, `headers`, `authorization`), `THREESCALE_FAILURE_POLICY` (`closed`, `open`),
+    /// `THREESCALE_BYPASS_PATHS` (comma-separated prefixes).
+    /// Without mapping rules every request counts one `hits`.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// Like [`Config::from_env`], reading variables through `var`.
+    ///
+    /// ```
+    /// use threescale_core::Config;
+    /// let config = Config::from_vars(|name| match name {
+    ///     "THREESCALE_SERVICE_ID" => Some("42".into()),
+    ///     "THREESCALE_SERVICE_TOKEN" => Some("token".into()),
+    ///     _ => None,
+    /// }).unwrap();
+    /// assert_eq!(config.service.service_id, "42");
+    /// ```
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        if let Some(path) = var("THREESCALE_CONFIG").filter(|p| !p.is_empty()) {
+            return Config::from_file(path);
+        }
+        let err = |field: &str, reason: &str| ConfigError::new("env", field, reason);
+        let mut builder = Config::builder().source("env");
+        if let Some(url) = var("THREESCALE_BACKEND_URL") {
+            builder = builder.backend_url(url);
+        }
+        let service_id = var("THREESCALE_SERVICE_ID");
+        match (
+            var("THREESCALE_SERVICE_TOKEN"),
+            var("THREESCALE_PROVIDER_KEY"),
+        ) {
+            (Some(token), _) => {
+                let id = service_id.ok_or_else(|| {
+                    err(
+                        "THREESCALE_SERVICE_ID",
+                        "required with THREESCALE_SERVICE_TOKEN",
+                    )
+                })?;
+                builder = builder.service_token(token, id);
+            }
+            (None, Some(key)) => {
+                let mut auth = ProviderAuth::provider_key(key);
+                if let Some(id) = service_id {
+                    auth = auth.with_service_id(id);
+                }
+                builder = builder.provider_auth(auth);
+            }
+            (None, None) => {
+                return Err(err(
+                    "THREESCALE_SERVICE_TOKEN",
+                    "set THREESCALE_SERVICE_TOKEN (with THREESCALE_SERVICE_ID) or THREESCALE_PROVIDER_KEY",
+                ));
+            }
+        }
+        if let Some(v) = var("THREESCALE_BACKEND_VERSION") {
+            let version = BackendVersion::parse(&v)
+                .ok_or_else(|| err("THREESCALE_BACKEND_VERSION", "expected 1, 2 or oauth"))?;
+            builder = builder.backend_version(version);
+        }
+        if let Some(v) = var("THREESCALE_CREDENTIALS_LOCATION") {
+            let location = crate::CredentialsLocation::parse(&v).ok_or_else(|| {
+                err(
+                    "THREESCALE_CREDENTIALS_LOCATION",
+                    "expected query, headers or authorization",
+                )
+            })?;
+            builder = builder.credentials(CredentialsConfig::new(location));
+        }
+        if let Some(v) = var("THREESCALE_FAILURE_POLICY") {
+            builder = builder.failure_policy(match v.as_str() {
+                "closed" => FailurePolicy::Closed,
+                "open" => FailurePolicy::Open,
+                _ => return Err(err("THREESCALE_FAILURE_POLICY", "expected closed or open")),
+            });
+        }
+        if let Some(v) = var("THREESCALE_BYPASS_PATHS") {
+            for path in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                builder = builder.bypass_path(path);
+            }
+        }
+        builder.build()
+    }
+}
+
+/// Builds a [`Config`] from code. Unset fields get defaults; `build` validates.
+#[derive(Clone, Debug, Default)]
+pub struct ConfigBuilder {
+    source: Option<String>,
+    backend_url: Option<String>,
+    provider_auth: Option<ProviderAuth>,
+    system_name: Option<String>,
+    backend_version: BackendVersion,
+    credentials: CredentialsConfig,
+    rules: Vec<crate::mapping::MappingRule>,
+    error_responses: ErrorResponses,
+    mode: Option<Mode>,
+    failure_policy: FailurePolicy,
+    timeout: Option<Duration>,
+    bypass_paths: Vec<String>,
+    rate_limit_headers: RateLimitHeaders,
+}
+
+impl ConfigBuilder {
+    fn source(mut self, name: &str) -> Self {
+        self.source = Some(name.to_string());
+        self
+    }
+
+    /// Backend base URL (default the 3scale SaaS backend).
+    pub fn backend_url(mut self, url: impl Into<String>) -> Self {
+        self.backend_url = Some(url.into());
+        self
+    }
+
+    /// Authenticates with a service token for `service_id`.
+    pub fn service_token(
+        self,
+        token: impl Into<crate::Secret>,
+        service_id: impl Into<String>,
+    ) -> Self {
+        self.provider_auth(ProviderAuth::service_token(token, service_id))
+    }
+
+    /// Authenticates with a provider key (legacy) for `service_id`.
+    pub fn provider_key(
+        self,
+        key: impl Into<crate::Secret>,
+        service_id: impl Into<String>,
+    ) -> Self {
+        self.provider_auth(ProviderAuth::provider_key(key).with_service_id(service_id))
+    }
+
+    /// Sets the provider credentials.
+    pub fn provider_auth(mut self, auth: ProviderAuth) -> Self {
+        self.provider_auth = Some(auth);
+        self
+    }
+
+    /// The service's system name (shown in debug headers).
+    pub fn system_name(mut self, name: impl Into<String>) -> Self {
+        self.system_name = Some(name.into());
+        self
+    }
+
+    /// Credential mode (default user_key).
+    pub fn backend_version(mut self, version: BackendVersion) -> Self {
+        self.backend_version = version;
+        self
+    }
+
+    /// Where to find credentials (default: the query string, default names).
+    pub fn credentials(mut self, credentials: CredentialsConfig) -> Self {
+        self.credentials = credentials;
+        self
+    }
+
+    /// Adds a mapping rule.
+    pub fn rule(mut self, method: &str, pattern: &str, metric: &str, delta: i64) -> Self {
+        self.rules.push(crate::mapping::MappingRule {
+            http_method: method.to_string(),
+            pattern: pattern.to_string(),
+            querystring_parameters: None,
+            metric_system_name: metric.to_string(),
+            delta,
+            last: false,
+            position: None,
+        });
+        self
+    }
+
+    /// Replaces the mapping rules. Without rules, every request counts one `hits`.
+    pub fn mapping_rules(mut self, rules: Vec<crate::mapping::MappingRule>) -> Self {
+        self.rules = rules;
+        self
+    }
+
+    /// Sets the response of one kind of denial.
+    pub fn error_response(
+        mut self,
+        kind: crate::DenialKind,
+        response: crate::ErrorResponse,
+    ) -> Self {
+        *self.error_responses.get_mut(kind) = response;
+        self
+    }
+
+    /// Sync (default) or cached.
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.mode = Some(mode);
+        self
+    }
+
+    /// Closed (default) or open.
+    pub fn failure_policy(mut self, policy: FailurePolicy) -> Self {
+        self.failure_policy = policy;
+        self
+    }
+
+    /// Backend request timeout (default 5 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// A path prefix that bypasses 3scale (e.g. `/health`).
+    pub fn bypass_path(mut self, prefix: impl Into<String>) -> Self {
+        self.bypass_paths.push(prefix.into());
+        self
+    }
+
+    /// Which rate-limit headers to send (default the gateway's `RateLimit-*`).
+    pub fn rate_limit_headers(mut self, headers: RateLimitHeaders) -> Self {
+        self.rate_limit_headers = headers;
+        self
+    }
+
+    /// Validates and builds.
+    pub fn build(self) -> Result<Config, ConfigError> {
+        let source = self.source.as_deref().unwrap_or("builder");
+        let err = |field: &str, reason: String| ConfigError::new(source, field, reason);
+        let provider_auth = self.provider_auth.ok_or_else(|| {
+            err(
+                "provider_auth",
+                "a service token (with service id) or a provider key is required".into(),
+            )
+        })?;
+        let service_id = provider_auth.service_id().unwrap_or_default().to_string();
+        if matches!(provider_auth, ProviderAuth::ServiceToken { .. }) && service_id.is_empty() {
+            return Err(err("service_id", "required with a service token".into()));
+        }
+        let backend_url = self
+            .backend_url
+            .unwrap_or_else(|| DEFAULT_BACKEND_URL.to_string());
+        validate_url(&backend_url).map_err(|reason| err("backend_url", reason))?;
+        let rules = if self.rules.is_empty() {
+            vec![crate::mapping::MappingRule {
+                http_method: "ANY".into(),
+                pattern: "/".into(),
+                querystring_parameters: None,
+                metric_system_name: "hits".into(),
+                delta: 1,
+                last: false,
+                position: None,
+            }]
+        } else {
+            self.rules
+        };
+        let mapping_rules =
+            MappingRules::new(rules).map_err(|e| err("mapping_rules", e.to_string()))?;
+        let mode = self.mode.unwrap_or(Mode::Sync);
+        if let Mode::Cached(settings) = &mode {
+            validate_cache(settings).map_err(|(field, reason)| err(field, reason))?;
+        }
+        Ok(Config {
+            service: ServiceConfig {
+                service_id,
+                system_name: self.system_name,
+                backend_version: self.backend_version,
+                backend_url,
+                provider_auth,
+                credentials: self.credentials,
+                mapping_rules,
+                error_responses: self.error_responses,
+            },
+            mode,
+            failure_policy: self.failure_policy,
+            timeout: self.timeout.unwrap_or(DEFAULT_TIMEOUT),
+            bypass_paths: self.bypass_paths,
+            rate_limit_headers: self.rate_limit_headers,
+        })
+    }
+}
+
+/// Checks that `url` is an absolute `http` or `https` URL with a host.
+pub fn validate_url(url: &str) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or_else(|| format!("{url:?} is not an http or https URL"))?;
+    if rest.is_empty() || rest.starts_with('/') {
+        return Err(format!("{url:?} has no host"));
+    }
+    Ok(())
+}
+
+/// Checks the cached-mode settings.
+pub fn validate_cache(settings: &CacheSettings) -> Result<(), (&'static str, String)> {
+    if settings.max_batch == 0 || settings.max_batch > 1000 {
+        return Err(("mode.cached.max_batch", "must be between 1 and 1000".into()));
+    }
+    if settings.ttl.is_zero() {
+        return Err(("mode.cached.ttl", "must be more than zero".into()));
+    }
+    if settings.flush_interval.is_zero() {
+        return Err((
+            "mode.cached.flush_interval",
+            "must be more than zero".into(),
+        ));
+    }
+    if settings.capacity == 0 {
+        return Err(("mode.cached.capacity", "must be more than zero".into()));
+    }
+    Ok(())
+}

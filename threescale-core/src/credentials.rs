@@ -1,0 +1,436 @@
+//! Finding an application's credentials in a request, as the 3scale gateway does.
+//!
+//! Where to look ([`CredentialsLocation`]) and under which names
+//! ([`CredentialsConfig`]) come from the service's settings; what to look for
+//! comes from its [`BackendVersion`]. Rules (reference: gateway-behaviour §2):
+//! - query: the first occurrence of the name, compared case-insensitively;
+//!   values are percent-decoded;
+//! - headers: the name compared case-insensitively, `-` and `_` alike;
+//! - `Authorization`: `Basic` (user → user key or app id, password → app key)
+//!   or `Bearer`;
+//! - an empty value counts as present (the backend judges it);
+//! - app_id mode needs both `app_id` and `app_key`.
+
+use std::borrow::Cow;
+
+use base64::Engine as _;
+
+use crate::{Secret, backend::AppCredentials};
+
+/// A read-only view of an HTTP request, implemented by the adapters without
+/// copying the request.
+pub trait RequestView {
+    /// The method, e.g. `GET`.
+    fn method(&self) -> &str;
+    /// The raw path, as received (percent-encoded).
+    fn path(&self) -> &str;
+    /// The raw query string without `?`.
+    fn query(&self) -> Option<&str>;
+    /// A header's value by name (case-insensitive); `None` if absent or not text.
+    fn header(&self, name: &str) -> Option<&str>;
+}
+
+/// A simple owned request, handy in tests and tools.
+///
+/// ```
+/// use threescale_core::{SimpleRequest, RequestView};
+/// let req = SimpleRequest::get("/orders/1?user_key=k").header("x-api", "1");
+/// assert_eq!(req.path(), "/orders/1");
+/// assert_eq!(req.query(), Some("user_key=k"));
+/// assert_eq!(RequestView::header(&req, "X-Api"), Some("1"));
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct SimpleRequest {
+    method: String,
+    path: String,
+    query: Option<String>,
+    headers: Vec<(String, String)>,
+}
+
+impl SimpleRequest {
+    /// A request with `method` and `uri` (`/path?query`).
+    pub fn new(method: impl Into<String>, uri: &str) -> Self {
+        let (path, query) = match uri.split_once('?') {
+            Some((p, q)) => (p.to_string(), Some(q.to_string())),
+            None => (uri.to_string(), None),
+        };
+        SimpleRequest {
+            method: method.into(),
+            path,
+            query,
+            headers: Vec::new(),
+        }
+    }
+
+    /// A `GET` request.
+    pub fn get(uri: &str) -> Self {
+        SimpleRequest::new("GET", uri)
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+}
+
+impl RequestView for SimpleRequest {
+    fn method(&self) -> &str {
+        &self.method
+    }
+    fn path(&self) -> &str {
+        &self.path
+    }
+    fn query(&self) -> Option<&str> {
+        self.query.as_deref()
+    }
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Which credentials a service uses (its `backend_version`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum BackendVersion {
+    /// `"1"`: a `user_key`.
+    #[default]
+    UserKey,
+    /// `"2"`: `app_id` + `app_key`.
+    AppId,
+    /// `"oauth"`: an OAuth/OIDC access token whose client id is the app id.
+    OAuth,
+}
+
+impl BackendVersion {
+    /// Parses `"1"`, `"2"` or `"oauth"`.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value.trim() {
+            "1" => Some(BackendVersion::UserKey),
+            "2" => Some(BackendVersion::AppId),
+            "oauth" => Some(BackendVersion::OAuth),
+            _ => None,
+        }
+    }
+
+    /// `"1"`, `"2"` or `"oauth"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendVersion::UserKey => "1",
+            BackendVersion::AppId => "2",
+            BackendVersion::OAuth => "oauth",
+        }
+    }
+}
+
+/// Where credentials are read from (`proxy.credentials_location`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum CredentialsLocation {
+    /// The query string (default).
+    #[default]
+    Query,
+    /// Request headers.
+    Headers,
+    /// The `Authorization` header (Basic or Bearer).
+    Authorization,
+}
+
+impl CredentialsLocation {
+    /// Parses `"query"`, `"headers"` or `"authorization"`.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "query" => Some(CredentialsLocation::Query),
+            "headers" => Some(CredentialsLocation::Headers),
+            "authorization" => Some(CredentialsLocation::Authorization),
+            _ => None,
+        }
+    }
+}
+
+/// A parameter name with its header spellings precomputed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct ParamName {
+    name: String,
+    dashed: String,
+    underscored: String,
+}
+
+impl ParamName {
+    fn new(name: &str) -> Self {
+        let name = name.to_ascii_lowercase();
+        ParamName {
+            dashed: name.replace('_', "-"),
+            underscored: name.replace('-', "_"),
+            name,
+        }
+    }
+}
+
+/// Where and under which names to look for credentials.
+///
+/// ```
+/// use threescale_core::{CredentialsConfig, CredentialsLocation, BackendVersion, SimpleRequest, AppCredentials};
+/// let config = CredentialsConfig::new(CredentialsLocation::Headers).user_key_name("X-Api-Key");
+/// let req = SimpleRequest::get("/").header("x_api_key", "secret");
+/// assert_eq!(
+///     config.extract(BackendVersion::UserKey, &req),
+///     Some(AppCredentials::user_key("secret"))
+/// );
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CredentialsConfig {
+    location: CredentialsLocation,
+    user_key: ParamName,
+    app_id: ParamName,
+    app_key: ParamName,
+    access_token: ParamName,
+}
+
+impl Default for CredentialsConfig {
+    fn default() -> Self {
+        CredentialsConfig::new(CredentialsLocation::Query)
+    }
+}
+
+impl CredentialsConfig {
+    /// Default names (`user_key`, `app_id`, `app_key`) at `location`.
+    pub fn new(location: CredentialsLocation) -> Self {
+        CredentialsConfig {
+            location,
+            user_key: ParamName::new("user_key"),
+            app_id: ParamName::new("app_id"),
+            app_key: ParamName::new("app_key"),
+            access_token: ParamName::new("access_token"),
+        }
+    }
+
+    /// The location.
+    pub fn location(&self) -> CredentialsLocation {
+        self.location
+    }
+
+    /// Sets the user key's name (lowercased, as the gateway does).
+    pub fn user_key_name(mut self, name: &str) -> Self {
+        self.user_key = ParamName::new(name);
+        self
+    }
+
+    /// Sets the app id's name.
+    pub fn app_id_name(mut self, name: &str) -> Self {
+        self.app_id = ParamName::new(name);
+        self
+    }
+
+    /// Sets the app key's name.
+    pub fn app_key_name(mut self, name: &str) -> Self {
+        self.app_key = ParamName::new(name);
+        self
+    }
+
+    /// The configured names: user key, app id, app key.
+    pub fn names(&self) -> (&str, &str, &str) {
+        (&self.user_key.name, &self.app_id.name, &self.app_key.name)
+    }
+
+    /// Finds the credentials `version` needs; `None` if any part is missing.
+    /// For [`BackendVersion::OAuth`] the result is `AppCredentials::AppId` holding
+    /// the access token as `app_id`, to be resolved by a token verifier.
+    pub fn extract(
+        &self,
+        version: BackendVersion,
+        request: &impl RequestView,
+    ) -> Option<AppCredentials> {
+        match version {
+            BackendVersion::UserKey => {
+                let key = match self.location {
+                    CredentialsLocation::Authorization => {
+                        match parse_authorization(request.header("authorization")?)? {
+                            AuthHeader::Basic { user, password } => {
+                                if !user.is_empty() {
+                                    user
+                                } else {
+                                    password
+                                }
+                            }
+                            AuthHeader::Bearer(token) => token,
+                        }
+                    }
+                    _ => self.lookup(&self.user_key, request)?.into_owned(),
+                };
+                Some(AppCredentials::UserKey(Secret::new(key)))
+            }
+            BackendVersion::AppId => match self.location {
+                CredentialsLocation::Authorization => {
+                    match parse_authorization(request.header("authorization")?)? {
+                        AuthHeader::Basic { user, password } => Some(AppCredentials::AppId {
+                            app_id: user,
+                            app_key: Some(Secret::new(password)),
+                        }),
+                        // A Bearer token gives an app id and no key: incomplete.
+                        AuthHeader::Bearer(_) => None,
+                    }
+                }
+                _ => {
+                    let app_id = self.lookup(&self.app_id, request)?.into_owned();
+                    let app_key = self.lookup(&self.app_key, request)?;
+                    Some(AppCredentials::AppId {
+                        app_id,
+                        app_key: Some(Secret::new(app_key.into_owned())),
+                    })
+                }
+            },
+            BackendVersion::OAuth => {
+                let from_location = match self.location {
+                    CredentialsLocation::Authorization => None,
+                    _ => self
+                        .lookup(&self.access_token, request)
+                        .map(Cow::into_owned),
+                };
+                let token = from_location.or_else(|| {
+                    match parse_authorization(request.header("authorization")?)? {
+                        AuthHeader::Bearer(token) => Some(token),
+                        AuthHeader::Basic { .. } => None,
+                    }
+                })?;
+                Some(AppCredentials::AppId {
+                    app_id: token,
+                    app_key: None,
+                })
+            }
+        }
+    }
+
+    fn lookup<'r>(&self, name: &ParamName, request: &'r impl RequestView) -> Option<Cow<'r, str>> {
+        match self.location {
+            CredentialsLocation::Query => query_arg(request.query()?, &name.name),
+            CredentialsLocation::Headers => request
+                .header(&name.name)
+                .or_else(|| request.header(&name.dashed))
+                .or_else(|| request.header(&name.underscored))
+                .map(Cow::Borrowed),
+            CredentialsLocation::Authorization => None,
+        }
+    }
+}
+
+/// The first query argument named `name` (case-insensitive), percent-decoded.
+/// A bare `name` without `=` counts as present and empty.
+pub fn query_arg<'q>(query: &'q str, name: &str) -> Option<Cow<'q, str>> {
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v)
+}
+
+enum AuthHeader {
+    Basic { user: String, password: String },
+    Bearer(String),
+}
+
+/// Parses `Basic <base64 user:password>` (split at the last `:`) or `Bearer <token>`.
+fn parse_authorization(value: &str) -> Option<AuthHeader> {
+    let value = value.trim_start();
+    let scheme_end = value
+        .find(|c: char| !c.is_ascii_alphanumeric())
+        .unwrap_or(value.len());
+    let (scheme, rest) = value.split_at(scheme_end);
+    let rest = rest.trim_start();
+    match scheme {
+        "Basic" => {
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(rest.trim_end())
+                .ok()?;
+            let decoded = String::from_utf8(decoded).ok()?;
+            let (user, password) = decoded.rsplit_once(':')?;
+            let password = password.trim_end_matches(['\n', '\r']);
+            Some(AuthHeader::Basic {
+                user: user.to_string(),
+                password: password.to_string(),
+            })
+        }
+        "Bearer" if !rest.is_empty() => Some(AuthHeader::Bearer(rest.to_string())),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn basic(user_pass: &str) -> String {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(user_pass)
+        )
+    }
+
+    #[test]
+    fn query_user_key_first_occurrence_case_insensitive_and_empty_counts() {
+        let c = CredentialsConfig::default();
+        let r = SimpleRequest::get("/?USER_KEY=a%26b&user_key=second");
+        assert_eq!(
+            c.extract(BackendVersion::UserKey, &r),
+            Some(AppCredentials::user_key("a&b"))
+        );
+        let r = SimpleRequest::get("/?user_key=");
+        assert_eq!(
+            c.extract(BackendVersion::UserKey, &r),
+            Some(AppCredentials::user_key(""))
+        );
+        assert_eq!(
+            c.extract(BackendVersion::UserKey, &SimpleRequest::get("/?x=1")),
+            None
+        );
+    }
+
+    #[test]
+    fn app_id_needs_both_parts() {
+        let c = CredentialsConfig::default();
+        let both = SimpleRequest::get("/?app_id=a&app_key=k");
+        assert_eq!(
+            c.extract(BackendVersion::AppId, &both),
+            Some(AppCredentials::app_id_key("a", "k"))
+        );
+        assert_eq!(
+            c.extract(BackendVersion::AppId, &SimpleRequest::get("/?app_key=k")),
+            None
+        );
+        assert_eq!(
+            c.extract(BackendVersion::AppId, &SimpleRequest::get("/?app_id=a")),
+            None
+        );
+    }
+
+    #[test]
+    fn headers_dash_and_underscore_alike() {
+        let c = CredentialsConfig::new(CredentialsLocation::Headers);
+        let r = SimpleRequest::get("/").header("User-Key", "k1");
+        assert_eq!(
+            c.extract(BackendVersion::UserKey, &r),
+            Some(AppCredentials::user_key("k1"))
+        );
+    }
+
+    #[test]
+    fn authorization_basic_and_bearer() {
+        let c = CredentialsConfig::new(CredentialsLocation::Authorization);
+        let r = SimpleRequest::get("/").header("Authorization", basic("value:\n"));
+        assert_eq!(
+            c.extract(BackendVersion::UserKey, &r),
+            Some(AppCredentials::user_key("value"))
+        );
+        let r = SimpleRequest::get("/").header("Authorization", basic("id:with:key"));
+        assert_eq!(
+            c.extract(BackendVersion::AppId, &r),
+            Some(AppCredentials::app_id_key("id:with", "key"))
+        );
+        let r = SimpleRequest::get("/").header("Authorization", "Bearer tok");
+        assert_eq!(
+            c.extract(BackendVersion::UserKey, &r),
+            Some(AppCredentials::user_key("tok"))
+        );
+        let r = SimpleRequest::get("/").header("Authorization", "Basic !123!");
+        assert_eq!(c.extract(BackendVersion::UserKey, &r), None);
+    }
+}

@@ -1,0 +1,660 @@
+//! [`ThreeScale`]: the shared engine handle. Cheap to clone, `Send + Sync`.
+//!
+//! A check has two steps so that adapters need no boxing on the hot path:
+//! [`ThreeScale::begin`] does everything that needs the request (bypass,
+//! credentials, mapping, cache lookup) and either decides at once
+//! ([`Step::Done`]) or hands back an owned [`PendingCheck`] whose
+//! [`PendingCheck::run`] asks the backend. [`ThreeScale::check`] does both.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use http::{HeaderMap, HeaderValue};
+
+use crate::{
+    AuthContext, Config, Decision, Denial, DenialKind, FailurePolicy, Mode, RateLimitHeaders,
+    Usage,
+    backend::{AppCredentials, AuthRequest, AuthResponse, BackendClient, BackendError, Extensions},
+    cache::{AuthCache, CacheLookup},
+    config::ServiceConfig,
+    credentials::{BackendVersion, RequestView},
+    headers::{self, DebugInfo},
+    mapping::MatchResult,
+    report::{ReportStats, Reporter, ReporterSettings},
+    response::ErrorResponse,
+};
+
+/// Turns an OAuth/OIDC access token into the application (client) id, or
+/// `None` when the token is not valid. Required for `backend_version: oauth`.
+pub type TokenVerifier = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// The verdict plus the headers to add to the response (debug and rate-limit headers).
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    /// Allow, deny or bypass.
+    pub decision: Decision,
+    /// Headers for the response, whatever it is.
+    pub headers: HeaderMap,
+}
+
+/// The engine could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The configuration is invalid or could not be loaded.
+    #[error(transparent)]
+    Config(#[from] crate::ConfigError),
+    /// The backend client could not be built.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
+
+/// The first step of a check.
+#[derive(Debug)]
+pub enum Step {
+    /// Decided without the backend.
+    Done(Outcome),
+    /// Needs a backend call: run it.
+    Pending(PendingCheck),
+}
+
+/// Counters of the engine, for metrics and tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EngineStats {
+    /// Requests allowed.
+    pub allowed: u64,
+    /// Requests denied.
+    pub denied: u64,
+    /// Requests allowed by the failure policy while the backend was unavailable.
+    pub degraded: u64,
+    /// Backend calls that failed (unreachable, timeout, 5xx, malformed answer).
+    pub backend_failures: u64,
+    /// Auth calls made to the backend.
+    pub backend_calls: u64,
+    /// The report batcher's counters.
+    pub reports: ReportStats,
+}
+
+/// The part of the engine a configuration refresh replaces as a whole.
+#[derive(Debug)]
+pub(crate) struct Live {
+    pub(crate) service: Arc<ServiceConfig>,
+    pub(crate) client: BackendClient,
+}
+
+pub(crate) struct Inner {
+    live: arc_swap::ArcSwap<Live>,
+    pub(crate) mode: Mode,
+    pub(crate) failure_policy: FailurePolicy,
+    pub(crate) rate_limit_headers: RateLimitHeaders,
+    bypass_paths: Vec<String>,
+    timeout: std::time::Duration,
+    pub(crate) service_id: Arc<str>,
+    pub(crate) reporter: Reporter,
+    cache: Option<AuthCache>,
+    token_verifier: Option<TokenVerifier>,
+    allowed: AtomicU64,
+    denied: AtomicU64,
+    degraded: AtomicU64,
+    pub(crate) backend_failures: AtomicU64,
+    pub(crate) backend_calls: AtomicU64,
+}
+
+/// The 3scale engine: one per protected service, shared by every request.
+///
+/// ```no_run
+/// use threescale_core::{Config, ThreeScale, SimpleRequest, Decision};
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// let config = Config::builder()
+///     .backend_url("http://127.0.0.1:3001")
+///     .service_token("demo-service-token", "2555417777820")
+///     .build()?;
+/// let threescale = ThreeScale::new(config)?;
+/// let outcome = threescale.check(&SimpleRequest::get("/orders/1?user_key=demo-user-key")).await;
+/// assert!(matches!(outcome.decision, Decision::Allow(_)));
+/// threescale.shutdown().await;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct ThreeScale {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for ThreeScale {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ThreeScale")
+            .field("service_id", &self.inner.service_id)
+            .field("mode", &self.inner.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ThreeScale {
+    /// Builds the engine. Call it inside a tokio runtime or not: background
+    /// reporting starts with the first request.
+    pub fn new(config: Config) -> Result<Self, BackendError> {
+        ThreeScale::build(config, None)
+    }
+
+    /// Builds the engine for an `oauth` service, with the function that turns an
+    /// access token into the client id (e.g. after checking a JWT's signature).
+    pub fn with_token_verifier(
+        config: Config,
+        verifier: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
+    ) -> Result<Self, BackendError> {
+        ThreeScale::build(config, Some(Arc::new(verifier)))
+    }
+
+    fn build(config: Config, token_verifier: Option<TokenVerifier>) -> Result<Self, BackendError> {
+        let client = backend_client(&config.service, config.timeout)?;
+        // Reports go out on the reporter's own thread, with connections of their own.
+        let report_client = backend_client(&config.service, config.timeout)?;
+        let settings = match &config.mode {
+            Mode::Cached(c) => ReporterSettings {
+                flush_interval: c.flush_interval,
+                max_batch: c.max_batch,
+                max_pending: c.max_pending,
+            },
+            Mode::Sync => ReporterSettings {
+                flush_interval: std::time::Duration::from_secs(5),
+                max_batch: 1000,
+                max_pending: 1_000_000,
+            },
+        };
+        let service_id: Arc<str> = config.service.service_id.as_str().into();
+        let reporter = Reporter::new(report_client, Some(service_id.to_string()), settings);
+        let cache = match &config.mode {
+            Mode::Cached(c) => Some(AuthCache::new(c)),
+            Mode::Sync => None,
+        };
+        Ok(ThreeScale {
+            inner: Arc::new(Inner {
+                live: arc_swap::ArcSwap::from_pointee(Live {
+                    service: Arc::new(config.service),
+                    client,
+                }),
+                mode: config.mode,
+                failure_policy: config.failure_policy,
+                rate_limit_headers: config.rate_limit_headers,
+                bypass_paths: config.bypass_paths,
+                timeout: config.timeout,
+                service_id,
+                reporter,
+                cache,
+                token_verifier,
+                allowed: AtomicU64::new(0),
+                denied: AtomicU64::new(0),
+                degraded: AtomicU64::new(0),
+                backend_failures: AtomicU64::new(0),
+                backend_calls: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// Builds the engine from the environment: the admin portal when
+    /// `THREESCALE_PORTAL_ENDPOINT` is set (refreshed in the background every
+    /// `APICAST_CONFIGURATION_CACHE` seconds), else [`Config::from_env`].
+    pub async fn from_env() -> Result<Self, StartError> {
+        let var = |name: &str| std::env::var(name).ok();
+        if let Some(portal) = crate::config::portal::Portal::from_vars(var)? {
+            let engine = ThreeScale::new(portal.load().await?)?;
+            if portal.refresh_interval().is_some() {
+                tokio::spawn(portal.keep_fresh(engine.clone()));
+            }
+            return Ok(engine);
+        }
+        Ok(ThreeScale::new(Config::from_env()?)?)
+    }
+
+    /// The service's settings in force now.
+    pub fn service(&self) -> Arc<ServiceConfig> {
+        self.inner.live.load().service.clone()
+    }
+
+    /// Puts a new configuration of the same service in force (e.g. refreshed
+    /// from the admin portal). Requests already being checked finish with the
+    /// settings they started with; the cache and pending reports are kept.
+    pub fn update_service(&self, service: ServiceConfig) -> Result<(), crate::ConfigError> {
+        if service.service_id != *self.inner.service_id {
+            return Err(crate::ConfigError::new(
+                "update",
+                "service_id",
+                format!(
+                    "the engine serves service {}, not {}",
+                    self.inner.service_id, service.service_id
+                ),
+            ));
+        }
+        let current = self.inner.live.load_full();
+        let client = if current.service.backend_url == service.backend_url
+            && current.service.provider_auth == service.provider_auth
+        {
+            current.client.clone()
+        } else {
+            let build = || {
+                backend_client(&service, self.inner.timeout)
+                    .map_err(|e| crate::ConfigError::new("update", "backend", e.to_string()))
+            };
+            let client = build()?;
+            self.inner.reporter.set_client(build()?);
+            client
+        };
+        self.inner.live.store(Arc::new(Live {
+            service: Arc::new(service),
+            client,
+        }));
+        Ok(())
+    }
+
+    /// The response configured for a denial, with `Retry-After` for 429.
+    pub fn error_response(&self, denial: &Denial) -> ErrorResponse {
+        let mut response = self
+            .inner
+            .live
+            .load()
+            .service
+            .error_responses
+            .get(denial.kind)
+            .clone();
+        if denial.kind == DenialKind::LimitsExceeded
+            && let Some(after) = denial.retry_after
+        {
+            response
+                .headers
+                .push((http::header::RETRY_AFTER, HeaderValue::from(after)));
+        }
+        response
+    }
+
+    /// Checks a request: bypass, credentials, mapping rules, then the backend
+    /// (or the cache).
+    pub async fn check(&self, request: &impl RequestView) -> Outcome {
+        match self.begin(request) {
+            Step::Done(outcome) => outcome,
+            Step::Pending(pending) => pending.run().await,
+        }
+    }
+
+    /// The synchronous first step of [`ThreeScale::check`].
+    pub fn begin(&self, request: &impl RequestView) -> Step {
+        let inner = &self.inner;
+        let live = inner.live.load();
+        let service = &live.service;
+        let path = request.path();
+        if inner
+            .bypass_paths
+            .iter()
+            .any(|prefix| path.starts_with(prefix.as_str()))
+        {
+            return Step::Done(Outcome {
+                decision: Decision::Bypass,
+                headers: HeaderMap::new(),
+            });
+        }
+        let version = service.backend_version;
+        let Some(credentials) = service.credentials.extract(version, request) else {
+            return Step::Done(self.deny(Denial::new(DenialKind::AuthMissing), HeaderMap::new()));
+        };
+        let matched = service
+            .mapping_rules
+            .matches(request.method(), path, request.query());
+        if matched.is_empty() {
+            return Step::Done(self.deny(Denial::new(DenialKind::NoMatch), HeaderMap::new()));
+        }
+        let mut response_headers = HeaderMap::new();
+        if debug_requested(service, request) {
+            let patterns = matched
+                .rules
+                .iter()
+                .filter_map(|&i| service.mapping_rules.rules().get(i))
+                .map(|r| r.pattern.as_str())
+                .collect();
+            headers::insert_debug(
+                &mut response_headers,
+                &DebugInfo {
+                    matched_patterns: patterns,
+                    credentials: &credentials,
+                    encoded_usage: headers::encode_usage(&matched.usage),
+                    service_id: &inner.service_id,
+                    service_name: service.system_name.as_deref(),
+                },
+            );
+        }
+        let credentials = if version == BackendVersion::OAuth {
+            let AppCredentials::AppId { app_id: token, .. } = &credentials else {
+                return Step::Done(
+                    self.deny(Denial::new(DenialKind::AuthFailed), response_headers),
+                );
+            };
+            let client_id = inner
+                .token_verifier
+                .as_ref()
+                .and_then(|verify| verify(token));
+            match client_id {
+                Some(app_id) => AppCredentials::app_id(app_id),
+                None => {
+                    if inner.token_verifier.is_none() {
+                        tracing::error!(
+                            "oauth service without a token verifier: every token is refused"
+                        );
+                    }
+                    return Step::Done(self.deny(
+                        Denial::new(DenialKind::AuthFailed).with_reason("invalid_token"),
+                        response_headers,
+                    ));
+                }
+            }
+        } else {
+            credentials
+        };
+        if let Some(cache) = &inner.cache {
+            match cache.lookup(&credentials, &matched.usage) {
+                CacheLookup::Decided(decision) => {
+                    return Step::Done(self.finish(
+                        decision,
+                        &credentials,
+                        matched,
+                        response_headers,
+                    ));
+                }
+                CacheLookup::Miss(slot) => {
+                    return Step::Pending(PendingCheck {
+                        engine: self.clone(),
+                        credentials,
+                        matched,
+                        headers: response_headers,
+                        slot: Some(slot),
+                        live: arc_swap::Guard::into_inner(live),
+                    });
+                }
+            }
+        }
+        Step::Pending(PendingCheck {
+            engine: self.clone(),
+            credentials,
+            matched,
+            headers: response_headers,
+            slot: None,
+            live: arc_swap::Guard::into_inner(live),
+        })
+    }
+
+    /// Sends everything held for reporting and stops background work.
+    /// Call it on graceful shutdown; usage recorded afterwards is still kept
+    /// and sent by a later `flush`.
+    pub async fn shutdown(&self) -> ReportStats {
+        self.inner.reporter.shutdown(5).await
+    }
+
+    /// Sends held usage now (cached mode, or usage kept during an outage).
+    pub async fn flush(&self) -> Result<(), BackendError> {
+        self.inner.reporter.flush().await
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> EngineStats {
+        EngineStats {
+            allowed: self.inner.allowed.load(Ordering::Relaxed),
+            denied: self.inner.denied.load(Ordering::Relaxed),
+            degraded: self.inner.degraded.load(Ordering::Relaxed),
+            backend_failures: self.inner.backend_failures.load(Ordering::Relaxed),
+            backend_calls: self.inner.backend_calls.load(Ordering::Relaxed),
+            reports: self.inner.reporter.stats(),
+        }
+    }
+
+    fn deny(&self, denial: Denial, mut headers: HeaderMap) -> Outcome {
+        self.inner.denied.fetch_add(1, Ordering::Relaxed);
+        if denial.kind == DenialKind::LimitsExceeded
+            && let Some(figures) = &denial.rate_limit
+        {
+            headers::insert_rate_limit(&mut headers, self.inner.rate_limit_headers, figures);
+        }
+        Outcome {
+            decision: Decision::Deny(denial),
+            headers,
+        }
+    }
+
+    /// Completes a decision made from a backend answer or the cache.
+    pub(crate) fn finish(
+        &self,
+        decision: Verdict,
+        credentials: &AppCredentials,
+        matched: MatchResult,
+        mut headers: HeaderMap,
+    ) -> Outcome {
+        match decision {
+            Verdict::Deny(denial) => self.deny(denial, headers),
+            Verdict::Allow(allow) => {
+                self.inner.allowed.fetch_add(1, Ordering::Relaxed);
+                if allow.degraded {
+                    self.inner.degraded.fetch_add(1, Ordering::Relaxed);
+                }
+                if allow.report_later {
+                    self.inner.reporter.record(credentials, &matched.usage);
+                }
+                if let Some(figures) = &allow.rate_limit {
+                    headers::insert_rate_limit(
+                        &mut headers,
+                        self.inner.rate_limit_headers,
+                        figures,
+                    );
+                }
+                let (app_id, user_key) = match credentials {
+                    AppCredentials::UserKey(_) => (None, true),
+                    AppCredentials::AppId { app_id, .. } => (Some(app_id.clone()), false),
+                };
+                Outcome {
+                    decision: Decision::Allow(Box::new(AuthContext {
+                        service_id: self.inner.service_id.clone(),
+                        app_id,
+                        user_key,
+                        plan: allow.plan,
+                        usage: matched.usage,
+                        matched_rules: matched.rules,
+                        usage_reports: allow.usage_reports,
+                        rate_limit: allow.rate_limit,
+                        degraded: allow.degraded,
+                    })),
+                    headers,
+                }
+            }
+        }
+    }
+
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.inner
+    }
+}
+
+fn backend_client(
+    service: &ServiceConfig,
+    timeout: std::time::Duration,
+) -> Result<BackendClient, BackendError> {
+    BackendClient::builder(service.provider_auth.clone())
+        .url(service.backend_url.clone())
+        .timeout(timeout)
+        .build()
+}
+
+fn debug_requested(service: &ServiceConfig, request: &impl RequestView) -> bool {
+    let secret = service.provider_auth.secret();
+    request
+        .header(headers::DEBUG_REQUEST)
+        .is_some_and(|value| !secret.is_empty() && value == secret.expose())
+}
+
+/// An allowed request's details, before it becomes an [`AuthContext`].
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Allowed {
+    pub(crate) plan: Option<String>,
+    pub(crate) usage_reports: Vec<crate::UsageReport>,
+    pub(crate) rate_limit: Option<crate::RateLimit>,
+    pub(crate) degraded: bool,
+    /// The usage still has to be reported (cached mode, or allowed during an outage).
+    pub(crate) report_later: bool,
+}
+
+/// A decision before counters and headers are applied.
+#[derive(Clone, Debug)]
+pub(crate) enum Verdict {
+    Allow(Allowed),
+    Deny(Denial),
+}
+
+/// The backend part of a check. Owns everything it needs.
+#[derive(Debug)]
+pub struct PendingCheck {
+    engine: ThreeScale,
+    credentials: AppCredentials,
+    matched: MatchResult,
+    headers: HeaderMap,
+    slot: Option<crate::cache::Slot>,
+    live: Arc<Live>,
+}
+
+impl PendingCheck {
+    /// Asks the backend (or waits for the cache fill) and decides.
+    pub async fn run(self) -> Outcome {
+        let PendingCheck {
+            engine,
+            credentials,
+            matched,
+            headers,
+            slot,
+            live,
+        } = self;
+        let verdict = match slot {
+            Some(slot) => {
+                crate::cache::fill_and_decide(&engine, &live, slot, &credentials, &matched.usage)
+                    .await
+            }
+            None => engine.authrep(&live, &credentials, &matched.usage).await,
+        };
+        engine.finish(verdict, &credentials, matched, headers)
+    }
+}
+
+impl ThreeScale {
+    /// Sync mode: one authrep.
+    async fn authrep(&self, live: &Live, credentials: &AppCredentials, usage: &Usage) -> Verdict {
+        let inner = &self.inner;
+        let request = AuthRequest {
+            credentials: credentials.clone(),
+            usage: Some(usage.clone()),
+            referrer: None,
+            redirect: None,
+            log_code: None,
+            service_id: None,
+            extensions: Extensions {
+                limit_headers: true,
+                rejection_reason_header: true,
+                ..Extensions::default()
+            },
+        };
+        inner.backend_calls.fetch_add(1, Ordering::Relaxed);
+        let answer = if live.service.backend_version == BackendVersion::OAuth {
+            live.client.oauth_authrep(&request).await
+        } else {
+            live.client.authrep(&request).await
+        };
+        match answer {
+            Ok(response) => verdict_from_answer(&response, false),
+            Err(error) => self.backend_trouble(error),
+        }
+    }
+
+    /// A backend call failed: apply the failure policy (no cached entry to fall back on).
+    pub(crate) fn backend_trouble(&self, error: BackendError) -> Verdict {
+        match error {
+            BackendError::Api { status, code, .. } => {
+                tracing::debug!(%status, %code, "3scale backend refused the request");
+                Verdict::Deny(Denial::new(DenialKind::AuthFailed).with_reason(code))
+            }
+            error => {
+                self.inner.backend_failures.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(%error, policy = ?self.inner.failure_policy, "3scale backend unavailable");
+                match self.inner.failure_policy {
+                    FailurePolicy::Closed => Verdict::Deny(
+                        Denial::new(DenialKind::BackendUnavailable)
+                            .with_reason("backend_unavailable"),
+                    ),
+                    FailurePolicy::Open => Verdict::Allow(Allowed {
+                        degraded: true,
+                        report_later: true,
+                        ..Allowed::default()
+                    }),
+                }
+            }
+        }
+    }
+}
+
+/// Maps a backend answer (200 or 409) to a verdict, as the gateway does:
+/// 200 allows; `limits_exceeded` denies with 429 and `Retry-After`, except on a
+/// zero limit (a disabled metric), which is 403; any other denial is 403.
+pub(crate) fn verdict_from_answer(response: &AuthResponse, report_later: bool) -> Verdict {
+    let authorization = response.authorization.as_ref();
+    let usage_reports = authorization
+        .map(|a| a.usage_reports.clone())
+        .unwrap_or_default();
+    let rate_limit = response
+        .limit_headers
+        .as_ref()
+        .and_then(|h| headers::rate_limit_from(h, &usage_reports));
+    if response.is_authorized() {
+        return Verdict::Allow(Allowed {
+            plan: authorization.and_then(|a| a.plan.clone()),
+            usage_reports,
+            rate_limit,
+            degraded: false,
+            report_later,
+        });
+    }
+    let reason = response.rejection_reason.clone().or_else(|| {
+        authorization
+            .and_then(|a| a.reason.as_deref())
+            .map(reason_code)
+    });
+    let limits = reason.as_deref() == Some("limits_exceeded");
+    let disabled_metric = response
+        .limit_headers
+        .as_ref()
+        .and_then(|h| h.max_value)
+        .map(|max| max == 0)
+        .unwrap_or_else(|| {
+            usage_reports
+                .iter()
+                .any(|r| r.max_value == 0 && (r.exceeded || r.current_value > 0))
+        });
+    let mut denial = if limits && !disabled_metric {
+        let mut denial = Denial::new(DenialKind::LimitsExceeded);
+        denial.retry_after = response
+            .limit_headers
+            .as_ref()
+            .filter(|h| h.reset > 0)
+            .map(|h| h.reset as u64);
+        denial.rate_limit = rate_limit;
+        denial
+    } else {
+        Denial::new(DenialKind::AuthFailed)
+    };
+    denial.reason = reason;
+    Verdict::Deny(denial)
+}
+
+/// The error code for a denial reason text of the `<status>` document.
+fn reason_code(reason: &str) -> String {
+    let code = match reason {
+        "usage limits are exceeded" => "limits_exceeded",
+        "application is not active" => "application_not_active",
+        "service is not active" => "service_not_active",
+        "oauth is not enabled" => "oauth_not_enabled",
+        r if r.starts_with("application key") => "application_key_invalid",
+        r if r.starts_with("referrer") => "referrer_not_allowed",
+        r if r.starts_with("redirect_uri") => "redirect_uri_invalid",
+        r if r.starts_with("redirect_url") => "redirect_url_invalid",
+        _ => "denied",
+    };
+    code.to_string()
+}

@@ -1,0 +1,43 @@
+//! The 3scale authrep engine, independent of any web framework.
+//!
+//! It finds credentials in a request ([`credentials`]), maps method, path and
+//! query to metric usage with 3scale mapping rules ([`mapping`]), asks the 3scale
+//! Service Management API ([`backend`]), and decides: allow, or deny with a
+//! reason ([`decision`]).
+
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod backend;
+pub mod cache;
+pub mod config;
+pub mod credentials;
+pub mod decision;
+pub mod engine;
+pub mod headers;
+pub mod mapping;
+pub mod openapi;
+pub mod report;
+pub mod response;
+pub mod secret;
+pub mod usage;
+pub mod xml;
+
+pub use backend::{
+    AppCredentials, AuthRequest, AuthResponse, BackendClient, BackendClientBuilder, BackendError,
+    Extensions, LimitHeaders, ProviderAuth, Redirect, ReportAccepted, Transaction,
+};
+pub use config::{
+    CacheSettings, Config, ConfigBuilder, ConfigError, FailurePolicy, Mode, OutageBehaviour,
+    RateLimitHeaders, ServiceConfig,
+};
+pub use credentials::{
+    BackendVersion, CredentialsConfig, CredentialsLocation, RequestView, SimpleRequest,
+};
+pub use decision::{AuthContext, Decision, Denial, DenialKind, RateLimit};
+pub use engine::{EngineStats, Outcome, PendingCheck, StartError, Step, ThreeScale, TokenVerifier};
+pub use mapping::{MappingError, MappingRule, MappingRules, MatchResult};
+pub use response::{ErrorResponse, ErrorResponses};
+pub use secret::Secret;
+pub use usage::{Usage, UsageValue};
+pub use xml::{Authorization, Period, UsageReport, XmlError};

@@ -1,0 +1,118 @@
+//! A local, in-memory 3scale backend: the Service Management API of apisonator, with
+//! the same parameters, XML documents (byte for byte), status codes, error codes and
+//! headers, for development and tests.
+//!
+//! # Endpoints
+//! - `GET /transactions/authorize.xml`, `/transactions/authrep.xml`,
+//!   `/transactions/oauth_authorize.xml`, `/transactions/oauth_authrep.xml` (and HEAD),
+//!   `POST /transactions.xml` (report: 202, counters applied at once),
+//!   `GET /status`, `GET /check.txt`, `HEAD /available`, `OPTIONS *`, 404 otherwise.
+//! - Extensions through the `3scale-options` header: `no_body`, `rejection_reason_header`,
+//!   `limit_headers`, `hierarchy`, `flat_usage`, `list_app_keys`.
+//! - Introspection (JSON):
+//!   - `GET /_emulator/usage?service_id=S&app_id=A` (or `&user_key=K`):
+//!     `{"service_id":"S","app_id":"A","usage":{"hits":{"minute":3,"hour":3,"day":3,"week":3,"month":3,"year":3,"eternity":3}}}`
+//!     with every metric of the service and the values of the periods containing "now"
+//!     (`"user_key":"K"` is added when asked by user key). 400 without `service_id` or
+//!     an application, 404 for an unknown service or application.
+//!   - `POST /_emulator/reset`: clears counters, error logs and request stats.
+//!   - `GET /_emulator/stats`: `{"authorize":0,"authrep":0,"oauth_authorize":0,
+//!     "oauth_authrep":0,"report":0,"transactions":0,"transactions_applied":0,
+//!     "transactions_discarded":0}` (requests received per endpoint, transactions in
+//!     reports answered 202, and how many of those were applied or discarded).
+//!   - `GET /_emulator/errors?service_id=S`: the service's error log, newest first:
+//!     `[{"code":"metric_invalid","message":"metric \"x\" is invalid","timestamp":"2010-05-12 13:33:00 UTC"}]`
+//!     (report batches discarded, and errors of the auth endpoints, as the backend
+//!     stores them). Also `GET /internal/services/S/errors` in the backend's shape
+//!     `{"status":"found","errors":[...],"count":N}`. `DELETE` on either clears it.
+//!   - `POST /_emulator/faults` with a JSON [`Faults`], `DELETE /_emulator/faults`,
+//!     `GET /_emulator/faults`.
+//!   - `POST /_emulator/time` with `{"now":"2010-05-15T12:00:00Z"}` or
+//!     `{"advance_seconds":60}` pins the clock; `DELETE /_emulator/time` restores the
+//!     system clock; `GET` shows it.
+//!
+//! # Config (YAML or JSON, same shape)
+//! ```yaml
+//! services:
+//!   - id: "2555417777820"
+//!     backend_version: "1"          # "1" user_key, "2" app_id/app_key (default), "oauth"
+//!     service_token: "demo-service-token"
+//!     provider_key: "demo-provider-key"
+//!     default: true                 # default service of its provider key (first one otherwise)
+//!     state: active                 # or suspended
+//!     referrer_filters_required: false
+//!     metrics:
+//!       - { name: hits }
+//!       - { name: orders, parent: hits }
+//!     plans:
+//!       - name: basic
+//!         limits:
+//!           - { metric: hits, period: minute, value: 5 }
+//!           - { metric: orders, period: day, value: 100 }
+//!     applications:
+//!       - { plan: basic, user_key: "demo-user-key" }     # id generated: app-1
+//!       # { plan, app_id, app_keys: [..], state, referrer_filters: [..], redirect_url }
+//! ```
+//!
+//! # Example
+//! ```
+//! use threescale_emulator::{AppRef, Emulator, EmulatorConfig};
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = EmulatorConfig::from_yaml_str(r#"
+//! services:
+//!   - id: "42"
+//!     backend_version: "1"
+//!     provider_key: pk
+//!     metrics: [{ name: hits }]
+//!     plans: [{ name: basic, limits: [{ metric: hits, period: minute, value: 5 }] }]
+//!     applications: [{ plan: basic, user_key: uk }]
+//! "#)?;
+//! let emulator = Emulator::start(config).await?;
+//! let url = format!(
+//!     "{}/transactions/authrep.xml?provider_key=pk&user_key=uk&usage%5Bhits%5D=1",
+//!     emulator.url()
+//! );
+//! let resp = reqwest::get(&url).await?;
+//! assert_eq!(resp.status(), 200);
+//! let usage = emulator.usage("42", AppRef::user_key("uk")).unwrap();
+//! assert_eq!(usage.usage["hits"].minute, 1);
+//! emulator.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+mod admin;
+mod auth;
+pub mod clock;
+pub mod config;
+mod errors;
+mod extensions;
+pub mod faults;
+mod limit_headers;
+mod listener;
+mod model;
+pub mod params;
+pub mod period;
+mod report;
+mod server;
+mod store;
+pub mod timestamp;
+pub mod usage;
+pub mod xml;
+
+pub use clock::{Clock, SystemClock};
+pub use config::{
+    ApplicationConfig, EmulatorConfig, EmulatorConfigBuilder, LimitConfig, MetricConfig,
+    PlanConfig, ServiceConfig,
+};
+pub use errors::EmulatorError;
+pub use faults::Faults;
+pub use listener::XML_CONTENT_TYPE;
+pub use period::Period;
+pub use server::{
+    AppRef, Emulator, EmulatorHandle, EmulatorState, PeriodTotals, UsageTotals, serve_from_file,
+};
+pub use store::{ErrorEntry, RequestStats};
