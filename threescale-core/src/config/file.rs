@@ -1,22 +1,426 @@
-//! The project's own configuration file (YAML or JSON).
+//! Configuration files: the project's own format (YAML or JSON), or the admin
+//! portal's proxy config JSON ([`super::proxy`]), told apart by their top-level
+//! keys.
 //!
-//! Placeholder: filled by the mapping/config work.
+//! The project's format (every field but the service's id and credentials is
+//! optional; unknown fields are errors):
+//!
+//! ```yaml
+//! backend:
+//!   url: http://127.0.0.1:3001        # default: the 3scale SaaS backend
+//!   timeout_ms: 5000
+//! service:
+//!   id: "2555417777820"
+//!   system_name: demo
+//!   backend_version: "1"              # "1" user_key, "2" app_id/app_key, "oauth"
+//!   service_token: demo-service-token # or provider_key
+//!   credentials: { location: query, user_key: user_key, app_id: app_id, app_key: app_key }
+//!   mapping_rules:                    # default: ANY / -> hits 1
+//!     - { http_method: GET, pattern: "/orders/{id}$", metric_system_name: orders, delta: 1, last: true }
+//!     - { http_method: ANY, pattern: "/", metric_system_name: hits, delta: 1 }
+//!   errors:
+//!     no_match: { status: 404, body: '{"error":"no route"}', content_type: application/json }
+//! mode: sync                          # or: { cached: { ttl_ms: 10000, flush_interval_ms: 5000, outage: resilient } }
+//! failure_policy: closed              # or open
+//! bypass_paths: [/health]
+//! rate_limit_headers: legacy          # or ietf, off
+//! ```
+//!
+//! Rules with a `position` are sorted by it; `querystring_parameters` may be
+//! given, or are derived from the pattern's `?a={x}&b=1` part as the portal does.
 
-use std::path::Path;
+use std::{collections::BTreeMap, path::Path, time::Duration};
 
-use super::{Config, ConfigError};
+use http::{HeaderValue, StatusCode};
+use serde::Deserialize;
 
-/// Parses the project's config format.
+use super::{
+    CacheSettings, Config, ConfigError, FailurePolicy, Mode, OutageBehaviour, RateLimitHeaders,
+    proxy::DocumentKind,
+};
+use crate::{
+    BackendVersion, CredentialsConfig, CredentialsLocation, DenialKind, ErrorResponse, MappingRule,
+    ProviderAuth,
+};
+
+/// Parses the project's config format (YAML or JSON) or, when the document
+/// has a proxy config's top-level keys, a proxy config JSON.
+///
+/// ```
+/// use threescale_core::config::file::parse_project_config;
+/// let yaml = r#"
+/// service:
+///   id: "42"
+///   service_token: secret-token
+///   mapping_rules:
+///     - { http_method: GET, pattern: "/orders/{id}", metric_system_name: orders, delta: 1 }
+/// "#;
+/// let config = parse_project_config(yaml, "threescale.yaml").unwrap();
+/// assert_eq!(config.service.service_id, "42");
+/// let err = parse_project_config("service: { id: 1 }", "bad.yaml").unwrap_err();
+/// assert!(err.to_string().contains("service_token"));
+/// ```
 pub fn parse_project_config(text: &str, source_name: &str) -> Result<Config, ConfigError> {
-    let _ = text;
-    Err(ConfigError::new(source_name, "", "not implemented yet"))
+    // JSON first (exact numbers and messages), then YAML, a superset of it.
+    let root: serde_json::Value = match serde_json::from_str(text) {
+        Ok(value) => value,
+        Err(_) => serde_yaml_ng::from_str(text).map_err(|e| {
+            ConfigError::new(source_name, "", format!("not valid YAML or JSON: {e}"))
+        })?,
+    };
+    match super::proxy::document_kind(&root) {
+        DocumentKind::ProxyConfig => super::proxy::config_from_value(&root, source_name),
+        DocumentKind::EmulatorConfig => Err(ConfigError::new(
+            source_name,
+            "services",
+            "this is an emulator config (services with metrics, plans and applications); \
+             run it with `threescale emulate --config FILE` and point the middleware at it \
+             with a project config or a proxy config",
+        )),
+        DocumentKind::Project => {
+            let file: ProjectFile = serde_yaml_ng::from_str(text)
+                .map_err(|e| ConfigError::new(source_name, "", e.to_string()))?;
+            file.into_config(source_name)
+        }
+    }
 }
 
 /// Loads a project config or a proxy config JSON file.
 pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
-    Err(ConfigError::new(
-        path.display().to_string(),
-        "",
-        "not implemented yet",
-    ))
+    let source_name = path.display().to_string();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::new(&source_name, "", format!("cannot read the file: {e}")))?;
+    parse_project_config(&text, &source_name)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProjectFile {
+    #[serde(default)]
+    backend: BackendSection,
+    service: ServiceSection,
+    #[serde(default)]
+    mode: Option<serde_yaml_ng::Value>,
+    #[serde(default)]
+    failure_policy: Option<FailurePolicyName>,
+    #[serde(default)]
+    bypass_paths: Vec<String>,
+    #[serde(default)]
+    rate_limit_headers: Option<RateLimitHeadersName>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BackendSection {
+    url: Option<String>,
+    timeout_ms: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServiceSection {
+    id: Option<Scalar>,
+    system_name: Option<String>,
+    backend_version: Option<Scalar>,
+    service_token: Option<String>,
+    provider_key: Option<String>,
+    #[serde(default)]
+    credentials: CredentialsSection,
+    #[serde(default)]
+    mapping_rules: Vec<MappingRule>,
+    #[serde(default)]
+    errors: BTreeMap<String, ErrorSection>,
+}
+
+/// A string or a number (ids and versions are written both ways).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Scalar {
+    Text(String),
+    Number(i64),
+}
+
+impl Scalar {
+    fn into_string(self) -> String {
+        match self {
+            Scalar::Text(s) => s,
+            Scalar::Number(n) => n.to_string(),
+        }
+    }
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CredentialsSection {
+    location: Option<String>,
+    user_key: Option<String>,
+    app_id: Option<String>,
+    app_key: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ErrorSection {
+    status: Option<u16>,
+    body: Option<String>,
+    content_type: Option<String>,
+}
+
+/// `sync`, `cached`, or `{ cached: { ... } }`.
+fn parse_mode(value: Option<serde_yaml_ng::Value>) -> Result<Option<CachedSection>, String> {
+    use serde_yaml_ng::Value;
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(name)) => match name.as_str() {
+            "sync" => Ok(None),
+            "cached" => Ok(Some(CachedSection::default())),
+            other => Err(format!("{other:?} is not sync or cached")),
+        },
+        Some(Value::Mapping(map)) => {
+            let mut entries = map.into_iter();
+            match (entries.next(), entries.next()) {
+                (Some((Value::String(key), settings)), None) if key == "cached" => {
+                    if settings.is_null() {
+                        return Ok(Some(CachedSection::default()));
+                    }
+                    serde_yaml_ng::from_value(settings)
+                        .map(Some)
+                        .map_err(|e| format!("cached: {e}"))
+                }
+                _ => Err("expected sync, cached, or { cached: { ttl_ms: .. } }".into()),
+            }
+        }
+        Some(_) => Err("expected sync, cached, or { cached: { ttl_ms: .. } }".into()),
+    }
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CachedSection {
+    ttl_ms: Option<u64>,
+    negative_ttl_ms: Option<u64>,
+    flush_interval_ms: Option<u64>,
+    max_batch: Option<usize>,
+    capacity: Option<u64>,
+    max_pending: Option<usize>,
+    outage: Option<OutageName>,
+}
+
+#[derive(Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum OutageName {
+    Strict,
+    Resilient,
+    Allow,
+    None,
+}
+
+#[derive(Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum FailurePolicyName {
+    Closed,
+    Open,
+}
+
+#[derive(Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum RateLimitHeadersName {
+    Off,
+    Legacy,
+    Ietf,
+}
+
+impl ProjectFile {
+    fn into_config(self, source: &str) -> Result<Config, ConfigError> {
+        let err = |field: &str, reason: String| ConfigError::new(source, field, reason);
+        let service = self.service;
+        let service_id = service
+            .id
+            .map(Scalar::into_string)
+            .filter(|id| !id.is_empty());
+        let provider_auth = match (service.service_token, service.provider_key) {
+            (Some(_), Some(_)) => {
+                return Err(err(
+                    "service.service_token",
+                    "give a service_token or a provider_key, not both".into(),
+                ));
+            }
+            (Some(token), None) => {
+                let id = service_id.ok_or_else(|| {
+                    err("service.id", "required with service.service_token".into())
+                })?;
+                ProviderAuth::service_token(token, id)
+            }
+            (None, Some(key)) => match service_id {
+                Some(id) => ProviderAuth::provider_key(key).with_service_id(id),
+                None => ProviderAuth::provider_key(key),
+            },
+            (None, None) => {
+                return Err(err(
+                    "service.service_token",
+                    "a service_token (with service.id) or a provider_key is required".into(),
+                ));
+            }
+        };
+
+        let mut builder = Config::builder()
+            .source(source)
+            .provider_auth(provider_auth);
+        if let Some(url) = self.backend.url {
+            builder = builder.backend_url(url.trim_end_matches('/'));
+        }
+        if let Some(ms) = self.backend.timeout_ms {
+            if ms == 0 {
+                return Err(err("backend.timeout_ms", "must be more than zero".into()));
+            }
+            builder = builder.timeout(Duration::from_millis(ms));
+        }
+        if let Some(name) = service.system_name {
+            builder = builder.system_name(name);
+        }
+        if let Some(version) = service.backend_version {
+            let version = version.into_string();
+            builder =
+                builder.backend_version(BackendVersion::parse(&version).ok_or_else(|| {
+                    err(
+                        "service.backend_version",
+                        format!("{version:?} is not 1, 2 or oauth"),
+                    )
+                })?);
+        }
+
+        let credentials = service.credentials;
+        let location = match credentials.location.as_deref() {
+            None => CredentialsLocation::Query,
+            Some(v) => CredentialsLocation::parse(v).ok_or_else(|| {
+                err(
+                    "service.credentials.location",
+                    format!("{v:?} is not query, headers or authorization"),
+                )
+            })?,
+        };
+        let mut names = CredentialsConfig::new(location);
+        for (field, name, set) in [
+            (
+                "user_key",
+                credentials.user_key,
+                CredentialsConfig::user_key_name as fn(_, &str) -> _,
+            ),
+            ("app_id", credentials.app_id, CredentialsConfig::app_id_name),
+            (
+                "app_key",
+                credentials.app_key,
+                CredentialsConfig::app_key_name,
+            ),
+        ] {
+            if let Some(name) = name {
+                if name.is_empty() || name.contains(|c: char| c.is_control() || c == ' ') {
+                    return Err(err(
+                        &format!("service.credentials.{field}"),
+                        format!("{name:?} is not a usable parameter name"),
+                    ));
+                }
+                names = set(names, &name);
+            }
+        }
+        builder = builder.credentials(names);
+
+        for (i, rule) in service.mapping_rules.iter().enumerate() {
+            rule.validate().map_err(|issue| {
+                err(
+                    &format!("service.mapping_rules[{i}].{}", issue.field),
+                    format!("{} ({:?})", issue.reason, rule.pattern),
+                )
+            })?;
+        }
+        builder = builder.mapping_rules(service.mapping_rules);
+
+        for (name, section) in service.errors {
+            let kind = match name.as_str() {
+                "auth_failed" => DenialKind::AuthFailed,
+                "auth_missing" => DenialKind::AuthMissing,
+                "limits_exceeded" => DenialKind::LimitsExceeded,
+                "no_match" => DenialKind::NoMatch,
+                "backend_unavailable" => DenialKind::BackendUnavailable,
+                other => {
+                    return Err(err(
+                        &format!("service.errors.{other}"),
+                        "expected auth_failed, auth_missing, limits_exceeded, no_match or backend_unavailable".into(),
+                    ));
+                }
+            };
+            let field = |f: &str| format!("service.errors.{name}.{f}");
+            let mut response: ErrorResponse = crate::ErrorResponses::default().get(kind).clone();
+            if let Some(status) = section.status {
+                response.status = StatusCode::from_u16(status)
+                    .ok()
+                    .filter(|_| (100..=599).contains(&status))
+                    .ok_or_else(|| {
+                        err(
+                            &field("status"),
+                            format!("{status} is not an HTTP status (100-599)"),
+                        )
+                    })?;
+            }
+            if let Some(body) = section.body {
+                response.body = body.into();
+            }
+            if let Some(content_type) = section.content_type {
+                response.content_type = HeaderValue::from_str(&content_type).map_err(|_| {
+                    err(
+                        &field("content_type"),
+                        format!("{content_type:?} is not a valid Content-Type value"),
+                    )
+                })?;
+            }
+            builder = builder.error_response(kind, response);
+        }
+
+        let cached = parse_mode(self.mode).map_err(|reason| err("mode", reason))?;
+        builder = builder.mode(match cached {
+            None => Mode::Sync,
+            Some(c) => {
+                let defaults = CacheSettings::default();
+                let ms = |v: Option<u64>, d: Duration| v.map(Duration::from_millis).unwrap_or(d);
+                Mode::Cached(CacheSettings {
+                    ttl: ms(c.ttl_ms, defaults.ttl),
+                    negative_ttl: ms(c.negative_ttl_ms, defaults.negative_ttl),
+                    flush_interval: ms(c.flush_interval_ms, defaults.flush_interval),
+                    max_batch: c.max_batch.unwrap_or(defaults.max_batch),
+                    capacity: c.capacity.unwrap_or(defaults.capacity),
+                    max_pending: c.max_pending.unwrap_or(defaults.max_pending),
+                    outage: match c.outage {
+                        None => defaults.outage,
+                        Some(OutageName::Strict) => OutageBehaviour::Strict,
+                        Some(OutageName::Resilient) => OutageBehaviour::Resilient,
+                        Some(OutageName::Allow) => OutageBehaviour::Allow,
+                        Some(OutageName::None) => OutageBehaviour::None,
+                    },
+                })
+            }
+        });
+        if let Some(policy) = self.failure_policy {
+            builder = builder.failure_policy(match policy {
+                FailurePolicyName::Closed => FailurePolicy::Closed,
+                FailurePolicyName::Open => FailurePolicy::Open,
+            });
+        }
+        for path in self.bypass_paths {
+            if !path.starts_with('/') {
+                return Err(err(
+                    "bypass_paths",
+                    format!("{path:?} does not start with /"),
+                ));
+            }
+            builder = builder.bypass_path(path);
+        }
+        if let Some(headers) = self.rate_limit_headers {
+            builder = builder.rate_limit_headers(match headers {
+                RateLimitHeadersName::Off => RateLimitHeaders::Off,
+                RateLimitHeadersName::Legacy => RateLimitHeaders::Legacy,
+                RateLimitHeadersName::Ietf => RateLimitHeaders::Ietf,
+            });
+        }
+        builder.build()
+    }
 }

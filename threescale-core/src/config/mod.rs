@@ -19,7 +19,7 @@ use crate::{
 
 /// A configuration that cannot be used. Says which source and field are wrong.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{source_name}: {field}: {reason}")]
+#[error("{source_name}: {}{reason}", if field.is_empty() { String::new() } else { format!("{field}: ") })]
 pub struct ConfigError {
     /// Where it came from: `builder`, `env`, a file path, `proxy config`, …
     pub source_name: String,
@@ -221,7 +221,8 @@ impl Config {
     }
 
     /// Reads `THREESCALE_*` environment variables:
-    /// `THREESCALE_CONFIG` (a file, which then wins), or `THREESCALE_BACKEND_URL`,
+    /// `THREESCALE_CONFIG` (a file, which then wins; `THREESCALE_BACKEND_URL`
+    /// still overrides its backend URL), or `THREESCALE_BACKEND_URL`,
     /// `THREESCALE_SERVICE_ID`, `THREESCALE_SERVICE_TOKEN` or `THREESCALE_PROVIDER_KEY`,
     /// `THREESCALE_BACKEND_VERSION` (`1`, `2`, `oauth`), `THREESCALE_CREDENTIALS_LOCATION`
     /// (`query`, `headers`, `authorization`), `THREESCALE_FAILURE_POLICY` (`closed`, `open`),
@@ -244,7 +245,16 @@ impl Config {
     /// ```
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         if let Some(path) = var("THREESCALE_CONFIG").filter(|p| !p.is_empty()) {
-            return Config::from_file(path);
+            let mut config = Config::from_file(path)?;
+            // The backend URL of the environment wins over the file's, like the
+            // gateway's BACKEND_ENDPOINT_OVERRIDE (e.g. a portal config run
+            // against a local emulator).
+            if let Some(url) = var("THREESCALE_BACKEND_URL").filter(|u| !u.is_empty()) {
+                validate_url(&url)
+                    .map_err(|reason| ConfigError::new("env", "THREESCALE_BACKEND_URL", reason))?;
+                config.service.backend_url = url.trim_end_matches('/').to_string();
+            }
+            return Ok(config);
         }
         let err = |field: &str, reason: &str| ConfigError::new("env", field, reason);
         let mut builder = Config::builder().source("env");

@@ -1,15 +1,587 @@
-//! Loading the admin portal's proxy config JSON.
+//! Loading the admin portal's proxy config JSON, the document the 3scale
+//! gateway runs on.
 //!
-//! CONTRACT: filled by the mapping/proxy-config work.
+//! Three shapes are accepted: the portal's answer for one service
+//! (`{"proxy_config": {"content": service}}`, as served at
+//! `/admin/api/services/{id}/proxy/configs/{env}/latest.json`), a gateway
+//! configuration file (`{"services": [service, ...]}`), or a bare service object.
+//!
+//! From each service it takes what the gateway takes: `id`, `system_name`,
+//! `backend_version` (or `proxy.authentication_method: "oidc"`),
+//! `backend_authentication_type` / `backend_authentication_value`,
+//! `proxy.backend.endpoint`, `proxy.credentials_location`, `proxy.auth_user_key`,
+//! `proxy.auth_app_id`, `proxy.auth_app_key`, the `proxy.error_*` settings and
+//! `proxy.proxy_rules`. Rules keep the order of the JSON array, as in the gateway,
+//! which does not read `position`; the portal emits them sorted by it.
+//! With no rules at all every request is answered "no mapping rule matched",
+//! as the gateway does. Rule `owner_id`/`owner_type` only matter behind the
+//! gateway's routing policy and are ignored here.
+//!
+//! The engine settings come from the policy chain where the gateway has an
+//! equivalent: `apicast.policy.3scale_batcher` selects [`Mode::Cached`]
+//! (`auths_ttl` and `batch_report_seconds`, defaults 10 s each) and
+//! `apicast.policy.caching`'s `caching_type` (`strict`, `resilient`, `allow`,
+//! `none`) the [`OutageBehaviour`]. Without a batcher the mode is [`Mode::Sync`],
+//! one authrep per request, as the gateway's default policy does.
 
-use super::{ConfigError, ServiceConfig};
+use std::{collections::BTreeMap, time::Duration};
 
-/// Parses a proxy config JSON: a `{"proxy_config": {"content": service}}`
-/// answer, a `{"services": [...]}` file, or a bare service object.
+use http::{HeaderValue, StatusCode};
+use serde_json::{Map, Value};
+
+use super::{
+    CacheSettings, Config, ConfigError, DEFAULT_TIMEOUT, FailurePolicy, Mode, OutageBehaviour,
+    RateLimitHeaders, ServiceConfig, validate_url,
+};
+use crate::{
+    BackendVersion, CredentialsConfig, CredentialsLocation, DenialKind, ErrorResponse,
+    ErrorResponses, MappingRule, MappingRules, ProviderAuth, backend::DEFAULT_BACKEND_URL,
+};
+
+/// Parses a proxy config JSON into its services.
+///
+/// ```
+/// use threescale_core::config::proxy::parse_proxy_config;
+/// let json = r#"{"proxy_config": {"content": {
+///     "id": 42, "backend_version": "1",
+///     "backend_authentication_type": "service_token",
+///     "backend_authentication_value": "token-value",
+///     "proxy": {
+///         "backend": {"endpoint": "http://127.0.0.1:3001"},
+///         "proxy_rules": [{"http_method": "GET", "pattern": "/orders/{id}",
+///                          "metric_system_name": "orders", "delta": 1}]
+///     }
+/// }}}"#;
+/// let services = parse_proxy_config(json, "example").unwrap();
+/// assert_eq!(services[0].service_id, "42");
+/// let matched = services[0].mapping_rules.matches("GET", "/orders/7", None);
+/// assert_eq!(matched.usage.get("orders"), Some(1));
+/// ```
 pub fn parse_proxy_config(
     json: &str,
     source_name: &str,
 ) -> Result<Vec<ServiceConfig>, ConfigError> {
-    let _ = json;
-    Err(ConfigError::new(source_name, "", "not implemented yet"))
+    Ok(parse_services(json, source_name)?
+        .into_iter()
+        .map(|(service, _)| service)
+        .collect())
+}
+
+/// Parses a proxy config JSON holding one service into a full [`Config`], the
+/// engine settings taken from the service's policy chain (see the module docs).
+/// A file with several services is refused: one engine protects one service.
+///
+/// ```
+/// use threescale_core::{config::proxy::config_from_proxy_json, Mode};
+/// let json = r#"{"services": [{
+///     "id": "7", "backend_authentication_type": "provider_key",
+///     "backend_authentication_value": "key",
+///     "proxy": {"policy_chain": [{"name": "apicast.policy.3scale_batcher",
+///                                 "configuration": {"auths_ttl": 30}}]}
+/// }]}"#;
+/// let config = config_from_proxy_json(json, "example").unwrap();
+/// assert!(matches!(config.mode, Mode::Cached(s) if s.ttl.as_secs() == 30));
+/// ```
+pub fn config_from_proxy_json(json: &str, source_name: &str) -> Result<Config, ConfigError> {
+    let root: Value = serde_json::from_str(json)
+        .map_err(|e| ConfigError::new(source_name, "", format!("invalid JSON: {e}")))?;
+    config_from_value(&root, source_name)
+}
+
+/// Like [`config_from_proxy_json`], from an already parsed document.
+pub(crate) fn config_from_value(root: &Value, source_name: &str) -> Result<Config, ConfigError> {
+    let mut services = services_from_value(root, source_name)?;
+    if services.len() != 1 {
+        return Err(ConfigError::new(
+            source_name,
+            "services",
+            format!(
+                "holds {} services; one engine protects exactly one",
+                services.len()
+            ),
+        ));
+    }
+    let (service, mode) = services.remove(0);
+    Ok(Config {
+        service,
+        mode,
+        failure_policy: FailurePolicy::Closed,
+        timeout: DEFAULT_TIMEOUT,
+        bypass_paths: Vec::new(),
+        rate_limit_headers: RateLimitHeaders::default(),
+    })
+}
+
+impl Config {
+    /// Reads an admin-portal proxy config JSON holding one service (see
+    /// [`config_from_proxy_json`]).
+    ///
+    /// ```
+    /// use threescale_core::Config;
+    /// let json = r#"{"id": 1, "backend_authentication_type": "service_token",
+    ///                "backend_authentication_value": "t", "proxy": {}}"#;
+    /// assert_eq!(Config::from_proxy_config(json).unwrap().service.service_id, "1");
+    /// ```
+    pub fn from_proxy_config(json: &str) -> Result<Config, ConfigError> {
+        config_from_proxy_json(json, "proxy config")
+    }
+}
+
+/// What a configuration document is, judged by its top-level keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum DocumentKind {
+    /// A proxy config (portal answer, gateway file or bare service).
+    ProxyConfig,
+    /// The emulator's own config (services with metrics, plans, applications).
+    EmulatorConfig,
+    /// Anything else: the project's format.
+    Project,
+}
+
+/// Tells a proxy config from the project's format and from an emulator config.
+pub(crate) fn document_kind(root: &Value) -> DocumentKind {
+    let Some(top) = root.as_object() else {
+        return DocumentKind::Project;
+    };
+    if top.contains_key("proxy_config")
+        || top.contains_key("proxy")
+        || top.contains_key("backend_authentication_type")
+    {
+        return DocumentKind::ProxyConfig;
+    }
+    match top.get("services") {
+        Some(Value::Array(services)) => {
+            let emulator = services.iter().any(|s| {
+                ["metrics", "plans", "applications"]
+                    .iter()
+                    .any(|k| s.get(k).is_some())
+            }) && !services.iter().any(|s| s.get("proxy").is_some());
+            if emulator {
+                DocumentKind::EmulatorConfig
+            } else {
+                DocumentKind::ProxyConfig
+            }
+        }
+        Some(_) => DocumentKind::ProxyConfig,
+        None => DocumentKind::Project,
+    }
+}
+
+fn parse_services(
+    json: &str,
+    source_name: &str,
+) -> Result<Vec<(ServiceConfig, Mode)>, ConfigError> {
+    let root: Value = serde_json::from_str(json)
+        .map_err(|e| ConfigError::new(source_name, "", format!("invalid JSON: {e}")))?;
+    services_from_value(&root, source_name)
+}
+
+/// Reads the services of an already parsed proxy config document.
+pub(crate) fn services_from_value(
+    root: &Value,
+    source_name: &str,
+) -> Result<Vec<(ServiceConfig, Mode)>, ConfigError> {
+    let reader = Reader {
+        source: source_name,
+    };
+    let Value::Object(top) = root else {
+        return Err(reader.error("", "expected a JSON object"));
+    };
+    if let Some(wrapper) = top.get("proxy_config") {
+        let content = wrapper
+            .get("content")
+            .ok_or_else(|| reader.error("proxy_config.content", "missing"))?;
+        let service = reader.object(content, "proxy_config.content")?;
+        return Ok(vec![reader.service(service, "proxy_config.content")?]);
+    }
+    if let Some(services) = top.get("services") {
+        let Value::Array(services) = services else {
+            return Err(reader.error("services", "expected an array"));
+        };
+        let mut out = Vec::with_capacity(services.len());
+        for (i, service) in services.iter().enumerate() {
+            let path = format!("services[{i}]");
+            let object = reader.object(service, &path)?;
+            out.push(reader.service(object, &path)?);
+        }
+        if out.is_empty() {
+            return Err(reader.error("services", "holds no service"));
+        }
+        return Ok(out);
+    }
+    Ok(vec![reader.service(top, "")?])
+}
+
+/// Reads fields, naming the field and the source in every error.
+struct Reader<'a> {
+    source: &'a str,
+}
+
+fn join(path: &str, field: &str) -> String {
+    if path.is_empty() {
+        field.to_string()
+    } else {
+        format!("{path}.{field}")
+    }
+}
+
+impl Reader<'_> {
+    fn error(&self, field: &str, reason: impl Into<String>) -> ConfigError {
+        ConfigError::new(self.source, field, reason)
+    }
+
+    fn object<'v>(
+        &self,
+        value: &'v Value,
+        path: &str,
+    ) -> Result<&'v Map<String, Value>, ConfigError> {
+        value
+            .as_object()
+            .ok_or_else(|| self.error(path, "expected an object"))
+    }
+
+    /// A string field; numbers become strings (the gateway does `tostring`).
+    /// Absent and `null` are `None`.
+    fn string(
+        &self,
+        object: &Map<String, Value>,
+        path: &str,
+        field: &str,
+    ) -> Result<Option<String>, ConfigError> {
+        match object.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(Value::Number(n)) => Ok(Some(n.to_string())),
+            Some(_) => Err(self.error(&join(path, field), "expected a string")),
+        }
+    }
+
+    fn integer(
+        &self,
+        object: &Map<String, Value>,
+        path: &str,
+        field: &str,
+    ) -> Result<Option<i64>, ConfigError> {
+        match object.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Number(n)) => n
+                .as_i64()
+                .map(Some)
+                .ok_or_else(|| self.error(&join(path, field), "expected an integer")),
+            Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+            Some(Value::String(s)) => s
+                .trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| self.error(&join(path, field), format!("{s:?} is not an integer"))),
+            Some(_) => Err(self.error(&join(path, field), "expected an integer")),
+        }
+    }
+
+    fn boolean(
+        &self,
+        object: &Map<String, Value>,
+        path: &str,
+        field: &str,
+    ) -> Result<bool, ConfigError> {
+        match object.get(field) {
+            None | Some(Value::Null) => Ok(false),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(Value::String(s)) if s == "true" => Ok(true),
+            Some(Value::String(s)) if s == "false" => Ok(false),
+            Some(_) => Err(self.error(&join(path, field), "expected true or false")),
+        }
+    }
+
+    fn service(
+        &self,
+        service: &Map<String, Value>,
+        path: &str,
+    ) -> Result<(ServiceConfig, Mode), ConfigError> {
+        let empty = Map::new();
+        let proxy_path = join(path, "proxy");
+        let proxy = match service.get("proxy") {
+            None | Some(Value::Null) => &empty,
+            Some(value) => self.object(value, &proxy_path)?,
+        };
+
+        let service_id = self
+            .string(service, path, "id")?
+            .filter(|id| !id.is_empty())
+            .ok_or_else(|| self.error(&join(path, "id"), "missing"))?;
+        let system_name = self.string(service, path, "system_name")?;
+
+        let backend_version = match self.string(service, path, "backend_version")? {
+            None => BackendVersion::UserKey,
+            Some(v) => BackendVersion::parse(&v).ok_or_else(|| {
+                self.error(
+                    &join(path, "backend_version"),
+                    format!("{v:?} is not 1, 2 or oauth"),
+                )
+            })?,
+        };
+        let backend_version = match self.string(proxy, &proxy_path, "authentication_method")? {
+            Some(method) if method == "oidc" => BackendVersion::OAuth,
+            _ => backend_version,
+        };
+
+        let auth_type = self
+            .string(service, path, "backend_authentication_type")?
+            .ok_or_else(|| self.error(&join(path, "backend_authentication_type"), "missing"))?;
+        let auth_value = self
+            .string(service, path, "backend_authentication_value")?
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| self.error(&join(path, "backend_authentication_value"), "missing"))?;
+        let provider_auth = match auth_type.as_str() {
+            "service_token" => ProviderAuth::service_token(auth_value, service_id.clone()),
+            "provider_key" => {
+                ProviderAuth::provider_key(auth_value).with_service_id(service_id.clone())
+            }
+            other => {
+                return Err(self.error(
+                    &join(path, "backend_authentication_type"),
+                    format!("{other:?} is not service_token or provider_key"),
+                ));
+            }
+        };
+
+        let backend_path = join(&proxy_path, "backend");
+        let backend_url = match proxy.get("backend") {
+            None | Some(Value::Null) => None,
+            Some(value) => {
+                let backend = self.object(value, &backend_path)?;
+                self.string(backend, &backend_path, "endpoint")?
+            }
+        };
+        let backend_url = backend_url
+            .filter(|url| !url.is_empty())
+            .map(|url| url.trim_end_matches('/').to_string())
+            .unwrap_or_else(|| DEFAULT_BACKEND_URL.to_string());
+        validate_url(&backend_url)
+            .map_err(|reason| self.error(&join(&backend_path, "endpoint"), reason))?;
+
+        let location = match self.string(proxy, &proxy_path, "credentials_location")? {
+            None => CredentialsLocation::Query,
+            Some(v) => CredentialsLocation::parse(&v).ok_or_else(|| {
+                self.error(
+                    &join(&proxy_path, "credentials_location"),
+                    format!("{v:?} is not query, headers or authorization"),
+                )
+            })?,
+        };
+        let mut credentials = CredentialsConfig::new(location);
+        for (field, set) in [
+            (
+                "auth_user_key",
+                CredentialsConfig::user_key_name as fn(_, &str) -> _,
+            ),
+            ("auth_app_id", CredentialsConfig::app_id_name),
+            ("auth_app_key", CredentialsConfig::app_key_name),
+        ] {
+            if let Some(name) = self.string(proxy, &proxy_path, field)? {
+                if name.is_empty() || name.contains(|c: char| c.is_control() || c == ' ') {
+                    return Err(self.error(
+                        &join(&proxy_path, field),
+                        format!("{name:?} is not a usable parameter name"),
+                    ));
+                }
+                credentials = set(credentials, &name);
+            }
+        }
+
+        let error_responses = self.error_responses(proxy, &proxy_path)?;
+        let mapping_rules = self.rules(proxy, &proxy_path)?;
+        let mode = self.mode(proxy, &proxy_path)?;
+
+        Ok((
+            ServiceConfig {
+                service_id,
+                system_name,
+                backend_version,
+                backend_url,
+                provider_auth,
+                credentials,
+                mapping_rules,
+                error_responses,
+            },
+            mode,
+        ))
+    }
+
+    fn error_responses(
+        &self,
+        proxy: &Map<String, Value>,
+        path: &str,
+    ) -> Result<ErrorResponses, ConfigError> {
+        let mut responses = ErrorResponses::default();
+        for (kind, name) in [
+            (DenialKind::AuthFailed, "auth_failed"),
+            (DenialKind::AuthMissing, "auth_missing"),
+            (DenialKind::LimitsExceeded, "limits_exceeded"),
+            (DenialKind::NoMatch, "no_match"),
+        ] {
+            let current: &mut ErrorResponse = responses.get_mut(kind);
+            let status_field = format!("error_status_{name}");
+            if let Some(status) = self.integer(proxy, path, &status_field)? {
+                current.status = u16::try_from(status)
+                    .ok()
+                    .filter(|s| (100..=599).contains(s))
+                    .and_then(|s| StatusCode::from_u16(s).ok())
+                    .ok_or_else(|| {
+                        self.error(
+                            &join(path, &status_field),
+                            format!("{status} is not an HTTP status (100-599)"),
+                        )
+                    })?;
+            }
+            if let Some(body) = self.string(proxy, path, &format!("error_{name}"))? {
+                current.body = body.into();
+            }
+            let type_field = format!("error_headers_{name}");
+            if let Some(content_type) = self.string(proxy, path, &type_field)? {
+                current.content_type = HeaderValue::from_str(&content_type).map_err(|_| {
+                    self.error(
+                        &join(path, &type_field),
+                        format!("{content_type:?} is not a valid Content-Type value"),
+                    )
+                })?;
+            }
+        }
+        Ok(responses)
+    }
+
+    fn rules(&self, proxy: &Map<String, Value>, path: &str) -> Result<MappingRules, ConfigError> {
+        let rules_path = join(path, "proxy_rules");
+        let list = match proxy.get("proxy_rules") {
+            None | Some(Value::Null) => return Ok(MappingRules::default()),
+            Some(Value::Array(list)) => list,
+            Some(_) => return Err(self.error(&rules_path, "expected an array")),
+        };
+        let mut rules = Vec::with_capacity(list.len());
+        for (i, value) in list.iter().enumerate() {
+            let rule_path = format!("{rules_path}[{i}]");
+            let object = self.object(value, &rule_path)?;
+            let metric = self
+                .string(object, &rule_path, "metric_system_name")?
+                .ok_or_else(|| {
+                    self.error(
+                        &join(&rule_path, "metric_system_name"),
+                        "missing metric name of rule",
+                    )
+                })?;
+            let pattern = self
+                .string(object, &rule_path, "pattern")?
+                .ok_or_else(|| self.error(&join(&rule_path, "pattern"), "missing"))?;
+            let querystring_parameters = match object.get("querystring_parameters") {
+                None | Some(Value::Null) => None,
+                Some(Value::Object(params)) => {
+                    let qs_path = join(&rule_path, "querystring_parameters");
+                    let mut map = BTreeMap::new();
+                    for name in params.keys() {
+                        let value = self.string(params, &qs_path, name)?.unwrap_or_default();
+                        map.insert(name.clone(), value);
+                    }
+                    Some(map)
+                }
+                // An empty array (how some serialisers write an empty map) is no conditions.
+                Some(Value::Array(items)) if items.is_empty() => Some(BTreeMap::new()),
+                Some(_) => {
+                    return Err(self.error(
+                        &join(&rule_path, "querystring_parameters"),
+                        "expected an object",
+                    ));
+                }
+            };
+            let rule = MappingRule {
+                http_method: self
+                    .string(object, &rule_path, "http_method")?
+                    .unwrap_or_default(),
+                pattern,
+                querystring_parameters,
+                metric_system_name: metric,
+                delta: self.integer(object, &rule_path, "delta")?.unwrap_or(0),
+                last: self.boolean(object, &rule_path, "last")?,
+                // The gateway keeps the array's order and does not read `position`.
+                position: None,
+            };
+            rule.validate().map_err(|issue| {
+                self.error(
+                    &join(&rule_path, issue.field.as_str()),
+                    format!("{} ({:?})", issue.reason, rule.pattern),
+                )
+            })?;
+            rules.push(rule);
+        }
+        MappingRules::new(rules).map_err(|e| {
+            self.error(
+                &format!("{rules_path}[{}]", e.index),
+                format!("{} ({:?})", e.reason, e.pattern),
+            )
+        })
+    }
+
+    fn mode(&self, proxy: &Map<String, Value>, path: &str) -> Result<Mode, ConfigError> {
+        let chain_path = join(path, "policy_chain");
+        let chain = match proxy.get("policy_chain") {
+            None | Some(Value::Null) => return Ok(Mode::Sync),
+            Some(Value::Array(chain)) => chain,
+            Some(_) => return Err(self.error(&chain_path, "expected an array")),
+        };
+        let mut batcher = None;
+        let mut outage = OutageBehaviour::default();
+        let empty = Map::new();
+        for (i, policy) in chain.iter().enumerate() {
+            let policy_path = format!("{chain_path}[{i}]");
+            let policy = self.object(policy, &policy_path)?;
+            let name = self
+                .string(policy, &policy_path, "name")?
+                .unwrap_or_default();
+            let conf_path = join(&policy_path, "configuration");
+            let conf = match policy.get("configuration") {
+                None | Some(Value::Null) => &empty,
+                Some(value) => self.object(value, &conf_path)?,
+            };
+            match name.trim_start_matches("apicast.policy.") {
+                "3scale_batcher" => {
+                    let seconds = |field: &str| -> Result<Duration, ConfigError> {
+                        match self.integer(conf, &conf_path, field)? {
+                            None => Ok(Duration::from_secs(10)),
+                            Some(s) if s > 0 => Ok(Duration::from_secs(s as u64)),
+                            Some(s) => Err(self.error(
+                                &join(&conf_path, field),
+                                format!("{s} is not a positive number of seconds"),
+                            )),
+                        }
+                    };
+                    batcher = Some((seconds("auths_ttl")?, seconds("batch_report_seconds")?));
+                }
+                "caching" => {
+                    if let Some(kind) = self.string(conf, &conf_path, "caching_type")? {
+                        outage = match kind.as_str() {
+                            "strict" => OutageBehaviour::Strict,
+                            "resilient" => OutageBehaviour::Resilient,
+                            "allow" => OutageBehaviour::Allow,
+                            "none" => OutageBehaviour::None,
+                            other => {
+                                return Err(self.error(
+                                    &join(&conf_path, "caching_type"),
+                                    format!("{other:?} is not strict, resilient, allow or none"),
+                                ));
+                            }
+                        };
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(match batcher {
+            Some((ttl, flush_interval)) => Mode::Cached(CacheSettings {
+                ttl,
+                flush_interval,
+                outage,
+                ..CacheSettings::default()
+            }),
+            None => Mode::Sync,
+        })
+    }
 }
