@@ -19,7 +19,9 @@ use std::{
 
 use clap::{Parser, Subcommand};
 use serde_json::{Map, Value, json};
-use threescale_core::{AppCredentials, AuthRequest, BackendClient, Config, MappingRules, Usage};
+use threescale_core::{
+    AppCredentials, AuthRequest, BackendClient, BackendError, Config, MappingRules, Usage,
+};
 
 #[derive(Parser)]
 #[command(
@@ -148,7 +150,13 @@ fn map_one(
     query: Option<&str>,
     explain: bool,
 ) -> String {
-    let result = rules.matches(method, path, query);
+    let mut result = rules.matches(method, path, query);
+    if result.usage.is_empty() {
+        // The gateway answers "no mapping rule matched" and clears its
+        // matched-rules header when the usage is empty, e.g. when every
+        // matching rule has a delta of 0.
+        result.rules.clear();
+    }
     let mut usage = Map::new();
     for (metric, value) in result.usage.iter() {
         usage.insert(metric.to_string(), json!(value.amount()));
@@ -268,9 +276,27 @@ fn authrep(
         .build()
         .map_err(|e| e.to_string())?;
     let request = AuthRequest::new(credentials).usage(total);
-    let answer = runtime
-        .block_on(client.authrep(&request))
-        .map_err(|e| e.to_string())?;
+    let answer = match runtime.block_on(client.authrep(&request)) {
+        Ok(answer) => answer,
+        // An `<error>` document is the backend's answer, not a failure to ask.
+        Err(BackendError::Api {
+            status,
+            code,
+            message,
+        }) => {
+            println!(
+                "{}",
+                json!({
+                    "status": status.as_u16(),
+                    "authorized": false,
+                    "error_code": code,
+                    "reason": message,
+                })
+            );
+            return Ok(());
+        }
+        Err(error) => return Err(error.to_string()),
+    };
     let authorization = answer.authorization.as_ref();
     let reports: Vec<Value> = authorization
         .map(|a| {

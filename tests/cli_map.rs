@@ -1,0 +1,360 @@
+//! The `threescale` command line: `map` (with `--explain`), `import-openapi`,
+//! `emulate` and `authrep`, run as a real process.
+
+mod common;
+
+use std::{
+    io::Write,
+    path::PathBuf,
+    process::{Command, Output, Stdio},
+    time::Duration,
+};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_threescale");
+
+fn example(name: &str) -> String {
+    format!("{}/examples/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn run(args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the threescale binary runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn stdout_lines(output: &Output) -> Vec<String> {
+    assert!(
+        output.status.success(),
+        "exit {:?}: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone())
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// A file in the temp dir, removed on drop.
+struct TempFile(PathBuf);
+
+impl TempFile {
+    fn new(name: &str, contents: &str) -> Self {
+        let path = std::env::temp_dir().join(format!(
+            "threescale-cli-{}-{}-{name}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        std::fs::write(&path, contents).unwrap();
+        TempFile(path)
+    }
+
+    fn path(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[test]
+fn map_prints_one_json_object_per_request_line_for_the_sample_proxy_config() {
+    let input = "\
+GET /orders/12
+GET /orders/12/items
+POST /orders
+GET /catalog/books/items.json?page=2&sort=price
+GET /catalog/books/items.json?sort=price
+GET //orders//12
+get /orders/12
+
+# comments and blank lines are skipped
+DELETE /orders/12?user_key=abc
+";
+    let lines = stdout_lines(&run(
+        &["map", "--config", &example("proxy-config.json")],
+        input,
+    ));
+    assert_eq!(
+        lines,
+        [
+            r#"{"usage":{"orders":1},"rules":[0]}"#,
+            r#"{"usage":{"hits":1,"orders":1},"rules":[1,4]}"#,
+            r#"{"usage":{"hits":1,"orders":5},"rules":[2,4]}"#,
+            r#"{"usage":{"hits":3},"rules":[3,4]}"#,
+            r#"{"usage":{"hits":1},"rules":[4]}"#,
+            r#"{"usage":{"orders":1},"rules":[0]}"#,
+            // Methods are case-sensitive: only the ANY rule matches `get`.
+            r#"{"usage":{"hits":1},"rules":[4]}"#,
+            r#"{"usage":{"hits":1},"rules":[4]}"#,
+        ]
+    );
+}
+
+#[test]
+fn map_reads_the_project_format_and_reports_no_match_as_empty() {
+    let config = TempFile::new(
+        "rules.yaml",
+        r#"
+service:
+  id: "1"
+  service_token: t
+  mapping_rules:
+    - { http_method: GET, pattern: "/v1/{id}.json$", metric_system_name: reads, delta: 1 }
+    - { http_method: ANY, pattern: "/v1/admin", metric_system_name: admin, delta: 0 }
+"#,
+    );
+    let lines = stdout_lines(&run(
+        &["map", "--config", config.path()],
+        "GET /v1/7.json\nGET /v1/7.json/x\nPOST /v1/admin\nnot-a-request\n",
+    ));
+    assert_eq!(lines[0], r#"{"usage":{"reads":1},"rules":[0]}"#);
+    assert_eq!(lines[1], r#"{"usage":{},"rules":[]}"#);
+    // A rule whose delta is 0 matches but its metric is dropped, and with no
+    // usage left the gateway says no rule matched.
+    assert_eq!(lines[2], r#"{"usage":{},"rules":[]}"#);
+    let error: Value = serde_json::from_str(&lines[3]).unwrap();
+    assert_eq!(error["line"], "not-a-request");
+    assert!(error["error"].as_str().unwrap().contains("METHOD PATH"));
+    assert_eq!(lines.len(), 4);
+}
+
+#[test]
+fn explain_says_for_each_rule_why_it_did_not_match() {
+    let lines = stdout_lines(&run(
+        &[
+            "map",
+            "--config",
+            &example("proxy-config.json"),
+            "--explain",
+        ],
+        "GET /catalog/books/items.json?page=1\nGET /orders/3\n",
+    ));
+    let first: Value = serde_json::from_str(&lines[0]).unwrap();
+    assert_eq!(first["usage"], serde_json::json!({"hits": 1}));
+    let explain = first["explain"].as_array().unwrap();
+    assert_eq!(explain.len(), 5);
+    let outcome = |i: usize| explain[i]["outcome"].as_str().unwrap().to_string();
+    assert_eq!(
+        explain[3]["pattern"],
+        "/catalog/{category}/items.json?page={page}&sort=price"
+    );
+    assert_eq!(explain[3]["matched"], false);
+    assert!(outcome(3).contains("sort"), "{}", outcome(3));
+    assert!(outcome(2).contains("method"), "{}", outcome(2));
+    assert!(outcome(0).contains("path"), "{}", outcome(0));
+    assert_eq!(explain[4]["matched"], true);
+
+    // A rule with `last: true` stops the walk; the others say so.
+    let second: Value = serde_json::from_str(&lines[1]).unwrap();
+    let explain = second["explain"].as_array().unwrap();
+    assert_eq!(explain[0]["matched"], true);
+    assert!(
+        explain[4]["outcome"].as_str().unwrap().contains("last"),
+        "{}",
+        explain[4]["outcome"]
+    );
+}
+
+#[test]
+fn broken_configs_fail_with_the_file_and_field() {
+    let broken = TempFile::new(
+        "broken.json",
+        r#"{"proxy_config": {"content": {"id": 1,
+            "backend_authentication_type": "service_token",
+            "backend_authentication_value": "hidden-secret",
+            "proxy": {"proxy_rules": [{"http_method": "GET", "pattern": "/{a", "metric_system_name": "m"}]}}}}"#,
+    );
+    let output = run(&["map", "--config", broken.path()], "GET /\n");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("proxy_config.content.proxy.proxy_rules[0].pattern"),
+        "{stderr}"
+    );
+    assert!(stderr.contains(broken.path()), "{stderr}");
+    assert!(!stderr.contains("hidden-secret"), "{stderr}");
+    assert!(output.stdout.is_empty());
+
+    let output = run(&["map", "--config", &example("emulator.yaml")], "");
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("threescale emulate"));
+}
+
+#[test]
+fn import_openapi_prints_rules_the_project_format_reads_back() {
+    let document = TempFile::new(
+        "openapi.yaml",
+        r#"
+openapi: 3.0.3
+info: { title: Shop, version: "2" }
+paths:
+  /orders:
+    get: { operationId: listOrders, responses: { "200": { description: ok } } }
+    post: { operationId: CreateOrder, responses: { "201": { description: created } } }
+  /orders/{orderId}:
+    get: { operationId: getOrderById, responses: { "200": { description: ok } } }
+    delete: { responses: { "204": { description: gone } } }
+"#,
+    );
+    let output = run(&["import-openapi", document.path(), "--prefix", "/v2"], "");
+    let text = stdout_lines(&output).join("\n");
+    assert!(
+        text.contains("no operationId, metric named delete_orders_order_id"),
+        "{text}"
+    );
+    // The output is the `mapping_rules` section of the project's format.
+    let indented: String = text.lines().map(|l| format!("  {l}\n")).collect::<String>();
+    let config = TempFile::new(
+        "imported.yaml",
+        &format!("service:\n  id: \"1\"\n  service_token: t\n{indented}"),
+    );
+    let lines = stdout_lines(&run(
+        &["map", "--config", config.path()],
+        "GET /v2/orders\nPOST /v2/orders\nGET /v2/orders/17\nDELETE /v2/orders/17\nGET /v2/orders/17/lines\nGET /orders\n",
+    ));
+    assert_eq!(
+        lines,
+        [
+            r#"{"usage":{"list_orders":1},"rules":[0]}"#,
+            r#"{"usage":{"create_order":1},"rules":[1]}"#,
+            r#"{"usage":{"get_order_by_id":1},"rules":[2]}"#,
+            r#"{"usage":{"delete_orders_order_id":1},"rules":[3]}"#,
+            r#"{"usage":{},"rules":[]}"#,
+            r#"{"usage":{},"rules":[]}"#,
+        ]
+    );
+
+    let output = run(&["import-openapi", &example("proxy-config.json")], "");
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("OpenAPI"));
+}
+
+fn lines_contain(output: &Output, needle: &str) -> bool {
+    String::from_utf8_lossy(&output.stdout).contains(needle)
+        || String::from_utf8_lossy(&output.stderr).contains(needle)
+}
+
+/// Kills the child process on drop.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn emulate_serves_the_backend_api_from_a_config_file() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let _child = Child(
+        Command::new(BIN)
+            .args([
+                "emulate",
+                "--config",
+                &example("emulator.yaml"),
+                "--listen",
+                &listen,
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let client = reqwest::Client::new();
+    let url = format!(
+        "http://{listen}/transactions/authrep.xml?service_token=demo-service-token&service_id=2555417777820&user_key=demo-user-key&usage%5Bhits%5D=1"
+    );
+    let mut answer = None;
+    for _ in 0..100 {
+        match client.get(&url).send().await {
+            Ok(response) => {
+                answer = Some(response);
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    let answer = answer.expect("the emulator answers within 10 s");
+    assert_eq!(answer.status(), 200);
+    let body = answer.text().await.unwrap();
+    assert!(body.contains("<authorized>true</authorized>"), "{body}");
+    assert!(body.contains("<plan>basic</plan>"), "{body}");
+}
+
+#[tokio::test]
+async fn authrep_calls_the_configured_backend() {
+    let emulator = common::emulator().await;
+    let config = TempFile::new(
+        "authrep.yaml",
+        &format!(
+            "backend: {{ url: \"{}\" }}\nservice: {{ id: \"1001\", service_token: tok-1001 }}\n",
+            emulator.url()
+        ),
+    );
+    let path = config.path().to_string();
+    let output = tokio::task::spawn_blocking(move || {
+        run(
+            &[
+                "authrep",
+                "--config",
+                &path,
+                "--user-key",
+                "uk-basic",
+                "--usage",
+                "orders=2",
+            ],
+            "",
+        )
+    })
+    .await
+    .unwrap();
+    let lines = stdout_lines(&output);
+    let answer: Value = serde_json::from_str(&lines[0]).unwrap();
+    assert_eq!(answer["status"], 200);
+    assert_eq!(answer["authorized"], true);
+    assert_eq!(answer["plan"], "basic");
+    let usage = common::usage(&emulator, "1001", ("user_key", "uk-basic")).await;
+    assert_eq!(usage.get("orders"), Some(&2), "{usage:?}");
+    assert_eq!(usage.get("hits"), Some(&2), "{usage:?}");
+
+    let path = config.path().to_string();
+    let output = tokio::task::spawn_blocking(move || {
+        run(
+            &["authrep", "--config", &path, "--user-key", "no-such-key"],
+            "",
+        )
+    })
+    .await
+    .unwrap();
+    let answer: Value = serde_json::from_str(&stdout_lines(&output)[0]).unwrap();
+    assert_eq!(answer["status"], 403);
+    assert_eq!(answer["authorized"], false);
+    assert_eq!(answer["error_code"], "user_key_invalid");
+    assert!(!lines_contain(&output, "no-such-key"));
+}
