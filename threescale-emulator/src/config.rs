@@ -28,6 +28,11 @@ use crate::period::Period;
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct EmulatorConfig {
+    /// The access token of the emulated admin portal: it reads the proxy
+    /// configuration of every service (`/admin/api/...`). Without it (and without
+    /// per-service tokens) the admin portal API answers 403 to everyone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_access_token: Option<String>,
     /// The services, in order. The first service of a provider key is its default
     /// service unless another one says `default: true`.
     #[serde(default)]
@@ -75,6 +80,232 @@ pub struct ServiceConfig {
     /// The applications.
     #[serde(default)]
     pub applications: Vec<ApplicationConfig>,
+    /// The service's `system_name` in the admin portal (default `service_<id>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_name: Option<String>,
+    /// An admin portal access token that reads this service's proxy configuration
+    /// (besides the top-level `admin_access_token`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_access_token: Option<String>,
+    /// What the admin portal serves as this service's proxy configuration: mapping
+    /// rules, where credentials are, error responses. Without it: the gateway's
+    /// defaults and one rule `GET /` → `hits` 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<ProxyConfig>,
+}
+
+/// The proxy settings the emulated admin portal serves for a service (the `proxy`
+/// object of the proxy configuration JSON). Unset fields get the gateway's defaults.
+///
+/// ```
+/// use threescale_emulator::EmulatorConfig;
+/// let config = EmulatorConfig::from_yaml_str(r#"
+/// admin_access_token: secret
+/// services:
+///   - id: "42"
+///     provider_key: pk
+///     metrics: [{ name: hits }, { name: orders, parent: hits }]
+///     proxy:
+///       credentials_location: headers
+///       error_status_no_match: 412
+///       mapping_rules:
+///         - { http_method: GET, pattern: "/orders/{id}$", metric_system_name: orders, delta: 2 }
+///         - { http_method: GET, pattern: "/", metric_system_name: hits, last: true }
+/// "#).unwrap();
+/// let proxy = config.services[0].proxy.as_ref().unwrap();
+/// assert_eq!(proxy.mapping_rules[0].delta, 2);
+/// assert_eq!(proxy.mapping_rules[1].delta, 1);
+/// assert!(proxy.mapping_rules[1].last);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyConfig {
+    /// The mapping rules, in order (`proxy_rules` is accepted too). Empty: one rule
+    /// `GET /` → `hits` 1.
+    #[serde(default, alias = "proxy_rules")]
+    pub mapping_rules: Vec<MappingRuleConfig>,
+    /// `query` (default), `headers` or `authorization`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_location: Option<String>,
+    /// The user key's parameter name (default `user_key`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_user_key: Option<String>,
+    /// The application id's parameter name (default `app_id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_app_id: Option<String>,
+    /// The application key's parameter name (default `app_key`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_app_key: Option<String>,
+    /// The public hosts of the API (left out of the served JSON when empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<String>,
+    /// The upstream API's URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_backend: Option<String>,
+    /// Body of the auth-failed answer (default `Authentication failed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_auth_failed: Option<String>,
+    /// Status of the auth-failed answer (default 403).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_status_auth_failed: Option<u16>,
+    /// Content type of the auth-failed answer (default `text/plain; charset=utf-8`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_headers_auth_failed: Option<String>,
+    /// Body of the auth-missing answer (default `Authentication parameters missing`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_auth_missing: Option<String>,
+    /// Status of the auth-missing answer (default 401).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_status_auth_missing: Option<u16>,
+    /// Content type of the auth-missing answer (default `text/plain; charset=utf-8`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_headers_auth_missing: Option<String>,
+    /// Body of the limits-exceeded answer (default `Limits exceeded`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_limits_exceeded: Option<String>,
+    /// Status of the limits-exceeded answer (default 429).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_status_limits_exceeded: Option<u16>,
+    /// Content type of the limits-exceeded answer (default `text/plain; charset=utf-8`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_headers_limits_exceeded: Option<String>,
+    /// Body of the no-match answer (default `No Mapping Rule matched`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_no_match: Option<String>,
+    /// Status of the no-match answer (default 404).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_status_no_match: Option<u16>,
+    /// Content type of the no-match answer (default `text/plain; charset=utf-8`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_headers_no_match: Option<String>,
+}
+
+/// One mapping rule as the admin portal holds it. The query part of `pattern`
+/// (`/search?q={q}&lang=en`) becomes the served `querystring_parameters`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MappingRuleConfig {
+    /// `GET`, `POST`, `DELETE`, `PUT`, `PATCH`, `HEAD` or `OPTIONS` (`method` is
+    /// accepted too).
+    #[serde(alias = "method")]
+    pub http_method: String,
+    /// The pattern: a path with `{placeholders}`, an optional `$`, an optional query.
+    pub pattern: String,
+    /// The metric's system name (`metric` is accepted too).
+    #[serde(alias = "metric")]
+    pub metric_system_name: String,
+    /// How much the metric grows (default 1; must be more than 0).
+    #[serde(default = "default_delta")]
+    pub delta: i64,
+    /// Whether matching stops after this rule when it matches.
+    #[serde(default)]
+    pub last: bool,
+}
+
+fn default_delta() -> i64 {
+    1
+}
+
+impl MappingRuleConfig {
+    /// A rule with `last: false`.
+    ///
+    /// ```
+    /// let rule = threescale_emulator::MappingRuleConfig::new("GET", "/orders", "orders", 1);
+    /// assert_eq!(rule.metric_system_name, "orders");
+    /// ```
+    pub fn new(
+        http_method: impl Into<String>,
+        pattern: impl Into<String>,
+        metric_system_name: impl Into<String>,
+        delta: i64,
+    ) -> Self {
+        Self {
+            http_method: http_method.into(),
+            pattern: pattern.into(),
+            metric_system_name: metric_system_name.into(),
+            delta,
+            last: false,
+        }
+    }
+
+    /// Sets `last`.
+    pub fn last(mut self, last: bool) -> Self {
+        self.last = last;
+        self
+    }
+}
+
+/// The HTTP methods the admin portal accepts in mapping rules.
+pub const RULE_METHODS: [&str; 7] = ["GET", "POST", "DELETE", "PUT", "PATCH", "HEAD", "OPTIONS"];
+
+/// Checks mapping rules the way the admin portal does (method, pattern, delta,
+/// and, when the service lists metrics, that the metric is one of them).
+pub(crate) fn rule_problems(service: &ServiceConfig, rules: &[MappingRuleConfig]) -> Vec<String> {
+    let mut problems = Vec::new();
+    let sid = &service.id;
+    for (i, rule) in rules.iter().enumerate() {
+        if !RULE_METHODS.contains(&rule.http_method.as_str()) {
+            problems.push(format!(
+                "service {sid}: mapping rule {i}: http_method {:?} is not one of {}",
+                rule.http_method,
+                RULE_METHODS.join(", ")
+            ));
+        }
+        if !rule.pattern.starts_with('/') {
+            problems.push(format!(
+                "service {sid}: mapping rule {i}: pattern {:?} does not start with /",
+                rule.pattern
+            ));
+        }
+        if rule.delta <= 0 {
+            problems.push(format!(
+                "service {sid}: mapping rule {i}: delta must be more than 0"
+            ));
+        }
+        if rule.metric_system_name.is_empty()
+            || (!service.metrics.is_empty()
+                && !service
+                    .metrics
+                    .iter()
+                    .any(|m| m.name == rule.metric_system_name))
+        {
+            problems.push(format!(
+                "service {sid}: mapping rule {i}: metric {:?} is not a metric of the service",
+                rule.metric_system_name
+            ));
+        }
+    }
+    problems
+}
+
+/// Checks a service's `proxy` section.
+pub(crate) fn proxy_problems(service: &ServiceConfig, proxy: &ProxyConfig) -> Vec<String> {
+    let mut problems = rule_problems(service, &proxy.mapping_rules);
+    if let Some(location) = &proxy.credentials_location
+        && !["query", "headers", "authorization"].contains(&location.as_str())
+    {
+        problems.push(format!(
+            "service {}: credentials_location {location:?} is not query, headers or authorization",
+            service.id
+        ));
+    }
+    for status in [
+        proxy.error_status_auth_failed,
+        proxy.error_status_auth_missing,
+        proxy.error_status_limits_exceeded,
+        proxy.error_status_no_match,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if !(100..=599).contains(&status) {
+            problems.push(format!(
+                "service {}: error status {status} is not an HTTP status",
+                service.id
+            ));
+        }
+    }
+    problems
 }
 
 /// One metric.
@@ -220,7 +451,12 @@ impl EmulatorConfig {
 
     /// Checks the references (plans, metrics, parents) and uniqueness rules.
     pub fn validate(&self) -> Result<(), EmulatorError> {
-        let (_, problems) = Registry::build(self);
+        let (_, mut problems) = Registry::build(self);
+        for service in &self.services {
+            if let Some(proxy) = &service.proxy {
+                problems.extend(proxy_problems(service, proxy));
+            }
+        }
         if problems.is_empty() {
             Ok(())
         } else {
@@ -232,6 +468,7 @@ impl EmulatorConfig {
 /// Builds an [`EmulatorConfig`] in code.
 #[derive(Clone, Debug, Default)]
 pub struct EmulatorConfigBuilder {
+    admin_access_token: Option<String>,
     services: Vec<ServiceConfig>,
 }
 
@@ -242,9 +479,16 @@ impl EmulatorConfigBuilder {
         self
     }
 
+    /// Sets the admin portal's access token.
+    pub fn admin_access_token(mut self, token: impl Into<String>) -> Self {
+        self.admin_access_token = Some(token.into());
+        self
+    }
+
     /// Validates and returns the config.
     pub fn build(self) -> Result<EmulatorConfig, EmulatorError> {
         let config = EmulatorConfig {
+            admin_access_token: self.admin_access_token,
             services: self.services,
         };
         config.validate()?;
@@ -325,6 +569,33 @@ impl ServiceConfig {
     /// Adds an application.
     pub fn application(mut self, app: ApplicationConfig) -> Self {
         self.applications.push(app);
+        self
+    }
+
+    /// Sets the `system_name` the admin portal shows.
+    pub fn system_name(mut self, name: impl Into<String>) -> Self {
+        self.system_name = Some(name.into());
+        self
+    }
+
+    /// Sets an admin portal access token for this service only.
+    pub fn admin_access_token(mut self, token: impl Into<String>) -> Self {
+        self.admin_access_token = Some(token.into());
+        self
+    }
+
+    /// Sets the proxy settings the admin portal serves.
+    pub fn proxy(mut self, proxy: ProxyConfig) -> Self {
+        self.proxy = Some(proxy);
+        self
+    }
+
+    /// Adds a mapping rule to the proxy settings.
+    pub fn mapping_rule(mut self, rule: MappingRuleConfig) -> Self {
+        self.proxy
+            .get_or_insert_with(ProxyConfig::default)
+            .mapping_rules
+            .push(rule);
         self
     }
 }

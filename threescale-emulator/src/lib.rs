@@ -27,12 +27,36 @@
 //!     `{"status":"found","errors":[...],"count":N}`. `DELETE` on either clears it.
 //!   - `POST /_emulator/faults` with a JSON [`Faults`], `DELETE /_emulator/faults`,
 //!     `GET /_emulator/faults`.
+//!   - `PUT /_emulator/proxy_rules?service_id=S` with a JSON array of mapping rules
+//!     (`[{"http_method":"GET","pattern":"/v2/{id}$","metric_system_name":"hits","delta":1,"last":false}]`)
+//!     replaces what the admin portal serves for S and bumps its proxy config
+//!     version (`{"service_id":"S","version":2}`); `GET` shows the rules and version.
+//!     `PUT /_emulator/proxy?service_id=S` replaces the whole `proxy:` section.
+//!   - `POST /_emulator/portal_faults` with a JSON [`Faults`] (`DELETE`, `GET`): faults on
+//!     the admin portal endpoints only; "malformed" there means a 200 that is not JSON.
 //!   - `POST /_emulator/time` with `{"now":"2010-05-15T12:00:00Z"}` or
 //!     `{"advance_seconds":60}` pins the clock; `DELETE /_emulator/time` restores the
 //!     system clock; `GET` shows it.
 //!
+//! # Admin portal
+//! - `GET /admin/api/services/S/proxy/configs/{staging,production}/latest.json`:
+//!   `{"proxy_config":{"id":1,"version":1,"environment":"production","content":{..}}}`
+//!   where `content` is the service's proxy configuration as the gateway reads it:
+//!   `id`, `system_name`, `backend_version`, `backend_authentication_type` and `_value`
+//!   (the service token, else the provider key), and `proxy` with `backend.endpoint`
+//!   (this emulator, from the `Host` header), credentials settings, the twelve
+//!   `error_*` settings and `proxy_rules` (with the `parameters` and
+//!   `querystring_parameters` the portal derives from each pattern).
+//! - `GET /admin/api/services.json`: `{"services":[{"service":{"id":..,..}}]}`.
+//!
+//! Both need `admin_access_token` (top level, or the service's own) as
+//! `?access_token=` or as the user or password of HTTP Basic auth: 403
+//! `{"error":"Access denied"}` otherwise; 404 `{"status":"Not found"}` for an unknown
+//! service. They are never hit by the backend's faults, only by their own.
+//!
 //! # Config (YAML or JSON, same shape)
 //! ```yaml
+//! admin_access_token: "demo-admin-token"   # reads every service's proxy config
 //! services:
 //!   - id: "2555417777820"
 //!     backend_version: "1"          # "1" user_key, "2" app_id/app_key (default), "oauth"
@@ -52,6 +76,15 @@
 //!     applications:
 //!       - { plan: basic, user_key: "demo-user-key" }     # id generated: app-1
 //!       # { plan, app_id, app_keys: [..], state, referrer_filters: [..], redirect_url }
+//!     system_name: demo                  # admin portal only
+//!     admin_access_token: "svc-token"    # reads this service's proxy config only
+//!     proxy:                             # optional; default one rule GET / -> hits 1
+//!       credentials_location: query      # query, headers, authorization
+//!       auth_user_key: user_key
+//!       error_status_no_match: 404       # error_*, error_status_*, error_headers_*
+//!       mapping_rules:
+//!         - { http_method: GET, pattern: "/orders/{id}$", metric_system_name: orders, delta: 1 }
+//!         - { http_method: GET, pattern: "/", metric_system_name: hits, delta: 1, last: false }
 //! ```
 //!
 //! # Example
@@ -96,6 +129,7 @@ mod listener;
 mod model;
 pub mod params;
 pub mod period;
+mod portal;
 mod report;
 mod server;
 mod store;
@@ -105,8 +139,8 @@ pub mod xml;
 
 pub use clock::{Clock, SystemClock};
 pub use config::{
-    ApplicationConfig, EmulatorConfig, EmulatorConfigBuilder, LimitConfig, MetricConfig,
-    PlanConfig, ServiceConfig,
+    ApplicationConfig, EmulatorConfig, EmulatorConfigBuilder, LimitConfig, MappingRuleConfig,
+    MetricConfig, PlanConfig, ProxyConfig, RULE_METHODS, ServiceConfig,
 };
 pub use errors::EmulatorError;
 pub use faults::Faults;

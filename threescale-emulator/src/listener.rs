@@ -398,7 +398,7 @@ fn auth_response(reply: AuthReply, ext: &Extensions, error_ext: &Extensions) -> 
 
 /// A response whose body fails before its first byte: hyper then closes the
 /// connection without sending anything.
-fn dropped_connection() -> Response {
+pub(crate) fn dropped_connection() -> Response {
     let failing = futures_util::stream::once(async {
         Err::<Bytes, std::io::Error>(std::io::Error::new(
             std::io::ErrorKind::ConnectionAborted,

@@ -442,6 +442,7 @@ mod tests {
 
     fn registry() -> Registry {
         let config = EmulatorConfig {
+            admin_access_token: None,
             services: vec![
                 ServiceConfig::new("1")
                     .provider_key("pk")

@@ -15,12 +15,13 @@ use tokio::task::JoinHandle;
 
 use crate::admin;
 use crate::clock::{Clock, ClockMode};
-use crate::config::EmulatorConfig;
+use crate::config::{EmulatorConfig, MappingRuleConfig, ProxyConfig};
 use crate::errors::EmulatorError;
 use crate::faults::{FaultAction, FaultState, Faults};
 use crate::listener::{self, Route};
 use crate::model::Registry;
 use crate::period::Period;
+use crate::portal::{self, PortalState};
 use crate::report::ReportOutcome;
 use crate::store::{ErrorEntry, RequestStats, Store};
 
@@ -128,6 +129,7 @@ struct Inner {
     store: Mutex<Store>,
     clock: RwLock<ClockMode>,
     faults: Mutex<FaultState>,
+    portal: Mutex<PortalState>,
 }
 
 /// The emulator's shared state: counters, clock, faults, statistics. Cheap to clone.
@@ -160,6 +162,7 @@ impl EmulatorState {
                 store: Mutex::new(Store::default()),
                 clock: RwLock::new(ClockMode::System),
                 faults: Mutex::new(FaultState::default()),
+                portal: Mutex::new(PortalState::new(config)),
             }),
         }
     }
@@ -296,6 +299,59 @@ impl EmulatorState {
         lock(&self.inner.faults).next()
     }
 
+    pub(crate) fn with_portal<R>(&self, f: impl FnOnce(&PortalState) -> R) -> R {
+        f(&lock(&self.inner.portal))
+    }
+
+    /// Serves `rules` as the service's mapping rules from now on (the other proxy
+    /// settings stay); returns the new proxy configuration version. Fails for an
+    /// unknown service or rules the admin portal would refuse.
+    pub fn set_proxy_rules(
+        &self,
+        service_id: &str,
+        rules: Vec<MappingRuleConfig>,
+    ) -> Result<u64, EmulatorError> {
+        lock(&self.inner.portal).set_proxy_rules(service_id, rules)
+    }
+
+    /// Serves `proxy` as the service's proxy settings from now on; returns the new
+    /// proxy configuration version.
+    pub fn set_proxy(&self, service_id: &str, proxy: ProxyConfig) -> Result<u64, EmulatorError> {
+        lock(&self.inner.portal).set_proxy(service_id, proxy)
+    }
+
+    /// The proxy settings served now (`None` for an unknown service).
+    pub fn proxy(&self, service_id: &str) -> Option<ProxyConfig> {
+        lock(&self.inner.portal).proxy(service_id)
+    }
+
+    /// The version of the proxy configuration served now: 1 at start, one more
+    /// after each change.
+    pub fn proxy_config_version(&self, service_id: &str) -> Option<u64> {
+        lock(&self.inner.portal).version(service_id)
+    }
+
+    /// Sets the faults injected on the admin portal endpoints (`/admin/api/...`)
+    /// only; the backend keeps its own [`EmulatorState::set_faults`]. A
+    /// "malformed" fault answers 200 with a body that is not JSON.
+    pub fn set_portal_faults(&self, faults: Faults) {
+        lock(&self.inner.portal).set_faults(faults);
+    }
+
+    /// Stops injecting faults on the admin portal endpoints.
+    pub fn clear_portal_faults(&self) {
+        self.set_portal_faults(Faults::default());
+    }
+
+    /// The faults injected on the admin portal endpoints.
+    pub fn portal_faults(&self) -> Faults {
+        lock(&self.inner.portal).faults()
+    }
+
+    pub(crate) fn next_portal_fault(&self) -> (Duration, FaultAction) {
+        lock(&self.inner.portal).next_fault()
+    }
+
     pub(crate) fn count_request(&self, route: Route) {
         let mut store = lock(&self.inner.store);
         let s = &mut store.stats;
@@ -357,6 +413,25 @@ impl Emulator {
                 get(admin::get_time)
                     .post(admin::set_time)
                     .delete(admin::system_time),
+            )
+            .route(
+                "/_emulator/proxy_rules",
+                get(portal::get_proxy_rules).put(portal::put_proxy_rules),
+            )
+            .route(
+                "/_emulator/proxy",
+                get(portal::get_proxy).put(portal::put_proxy),
+            )
+            .route(
+                "/_emulator/portal_faults",
+                get(portal::get_portal_faults)
+                    .post(portal::set_portal_faults)
+                    .delete(portal::clear_portal_faults),
+            )
+            .route("/admin/api/services.json", get(portal::services))
+            .route(
+                "/admin/api/services/{id}/proxy/configs/{env}/latest.json",
+                get(portal::latest),
             )
             .route(
                 "/internal/services/{id}/errors",
@@ -470,6 +545,47 @@ impl EmulatorHandle {
     /// See [`EmulatorState::clear_faults`].
     pub fn clear_faults(&self) {
         self.state.clear_faults();
+    }
+
+    /// See [`EmulatorState::set_proxy_rules`].
+    pub fn set_proxy_rules(
+        &self,
+        service_id: &str,
+        rules: Vec<MappingRuleConfig>,
+    ) -> Result<u64, EmulatorError> {
+        self.state.set_proxy_rules(service_id, rules)
+    }
+
+    /// See [`EmulatorState::set_proxy`].
+    pub fn set_proxy(&self, service_id: &str, proxy: ProxyConfig) -> Result<u64, EmulatorError> {
+        self.state.set_proxy(service_id, proxy)
+    }
+
+    /// See [`EmulatorState::proxy_config_version`].
+    pub fn proxy_config_version(&self, service_id: &str) -> Option<u64> {
+        self.state.proxy_config_version(service_id)
+    }
+
+    /// See [`EmulatorState::set_portal_faults`].
+    pub fn set_portal_faults(&self, faults: Faults) {
+        self.state.set_portal_faults(faults);
+    }
+
+    /// See [`EmulatorState::clear_portal_faults`].
+    pub fn clear_portal_faults(&self) {
+        self.state.clear_portal_faults();
+    }
+
+    /// The admin portal URL with the access token in it, as the gateway's
+    /// `THREESCALE_PORTAL_ENDPOINT` wants it: `http://TOKEN@127.0.0.1:PORT`.
+    pub fn portal_endpoint(&self, access_token: &str) -> String {
+        const USERINFO: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+            .remove(b'-')
+            .remove(b'.')
+            .remove(b'_')
+            .remove(b'~');
+        let token = percent_encoding::utf8_percent_encode(access_token, USERINFO);
+        format!("http://{token}@{}", self.addr)
     }
 
     /// See [`EmulatorState::set_time`].

@@ -200,6 +200,7 @@ mod tests {
 
     fn service() -> ServiceModel {
         let config = EmulatorConfig {
+            admin_access_token: None,
             services: vec![
                 ServiceConfig::new("1")
                     .metric("hits")

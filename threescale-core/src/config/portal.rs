@@ -232,6 +232,15 @@ impl Portal {
         })
     }
 
+    /// Loads the configuration now and puts it in force in `engine`. On any
+    /// failure (portal unreachable, 5xx, timeout, invalid JSON or config, another
+    /// service) the engine keeps the configuration it has and the error says why.
+    /// [`Portal::keep_fresh`] calls this every interval.
+    pub async fn refresh(&self, engine: &ThreeScale) -> Result<(), ConfigError> {
+        let config = self.load().await?;
+        engine.update_service(config.service)
+    }
+
     /// Refreshes `engine`'s service configuration every interval until the
     /// engine is dropped elsewhere or the task is aborted. Failures keep the
     /// last good configuration. Without an interval it returns at once.
@@ -241,15 +250,10 @@ impl Portal {
         };
         loop {
             tokio::time::sleep(interval).await;
-            match self.load().await {
-                Ok(config) => match engine.update_service(config.service) {
-                    Ok(()) => {
-                        tracing::debug!(service_id = %self.service_id, "3scale configuration refreshed")
-                    }
-                    Err(error) => {
-                        tracing::warn!(%error, "3scale configuration refresh rejected; keeping the last good one")
-                    }
-                },
+            match self.refresh(&engine).await {
+                Ok(()) => {
+                    tracing::debug!(service_id = %self.service_id, "3scale configuration refreshed")
+                }
                 Err(error) => {
                     tracing::warn!(%error, "3scale configuration refresh failed; keeping the last good one")
                 }
