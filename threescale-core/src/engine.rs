@@ -119,6 +119,23 @@ pub struct ThreeScale {
     inner: Arc<Inner>,
 }
 
+/// A handle that does not keep the engine alive (for background tasks).
+#[derive(Clone)]
+pub(crate) struct WeakThreeScale(std::sync::Weak<Inner>);
+
+impl WeakThreeScale {
+    /// The engine, if it is still in use somewhere.
+    pub(crate) fn upgrade(&self) -> Option<ThreeScale> {
+        self.0.upgrade().map(|inner| ThreeScale { inner })
+    }
+}
+
+impl ThreeScale {
+    pub(crate) fn downgrade(&self) -> WeakThreeScale {
+        WeakThreeScale(Arc::downgrade(&self.inner))
+    }
+}
+
 impl std::fmt::Debug for ThreeScale {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ThreeScale")

@@ -241,15 +241,21 @@ impl Portal {
         engine.update_service(config.service)
     }
 
-    /// Refreshes `engine`'s service configuration every interval until the
-    /// engine is dropped elsewhere or the task is aborted. Failures keep the
-    /// last good configuration. Without an interval it returns at once.
+    /// Refreshes `engine`'s service configuration every interval until every
+    /// other handle to the engine is dropped or the task is aborted (it does
+    /// not keep the engine alive). Failures keep the last good configuration.
+    /// Without an interval it returns at once.
     pub async fn keep_fresh(self, engine: ThreeScale) {
         let Some(interval) = self.refresh else {
             return;
         };
+        let weak = engine.downgrade();
+        drop(engine);
         loop {
             tokio::time::sleep(interval).await;
+            let Some(engine) = weak.upgrade() else {
+                return;
+            };
             match self.refresh(&engine).await {
                 Ok(()) => {
                     tracing::debug!(service_id = %self.service_id, "3scale configuration refreshed")
