@@ -139,6 +139,44 @@ service:
 }
 
 #[test]
+fn map_needs_only_the_rules_and_picks_a_service_from_a_gateway_file() {
+    // No backend credentials, numbers where the gateway accepts them, two services.
+    let config = TempFile::new(
+        "gateway.json",
+        r#"{"services": [
+            {"id": 42, "backend_version": 1, "proxy": {"proxy_rules": [
+                {"http_method": "GET", "pattern": "/", "metric_system_name": "hits", "delta": 1}]}},
+            {"id": 43, "proxy": {"proxy_rules": [
+                {"http_method": "POST", "pattern": "/x/{id}", "metric_system_name": "xs", "delta": "2"}]}}
+        ]}"#,
+    );
+    let output = run(&["map", "--config", config.path()], "GET /a\nPOST /x/1\n");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--service"));
+    assert_eq!(
+        stdout_lines(&output),
+        [
+            r#"{"usage":{"hits":1},"rules":[0]}"#,
+            r#"{"usage":{},"rules":[]}"#
+        ]
+    );
+    let output = run(
+        &["map", "--config", config.path(), "--service", "43"],
+        "GET /a\nPOST /x/1\n",
+    );
+    assert!(output.stderr.is_empty());
+    assert_eq!(
+        stdout_lines(&output),
+        [
+            r#"{"usage":{},"rules":[]}"#,
+            r#"{"usage":{"xs":2},"rules":[0]}"#
+        ]
+    );
+    let output = run(&["map", "--config", config.path(), "--service", "44"], "");
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no service with id \"44\""));
+}
+
+#[test]
 fn explain_says_for_each_rule_why_it_did_not_match() {
     let lines = stdout_lines(&run(
         &[

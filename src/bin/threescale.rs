@@ -1,6 +1,6 @@
 //! `threescale`: the project's command-line tool.
 //!
-//! - `threescale map --config FILE [--explain]`: reads `METHOD PATH[?QUERY]`
+//! - `threescale map --config FILE [--explain] [--service ID]`: reads `METHOD PATH[?QUERY]`
 //!   lines on stdin and prints, per line, the usage the mapping rules give:
 //!   `{"usage":{"hits":1},"rules":[0]}`.
 //! - `threescale emulate --config FILE [--listen 127.0.0.1:3001]`: runs the
@@ -44,6 +44,9 @@ enum Command {
         /// After each line, say for every rule whether it matched or why not.
         #[arg(long)]
         explain: bool,
+        /// The service whose rules to use, when the file holds several (default the first).
+        #[arg(long)]
+        service: Option<String>,
     },
     /// Runs the local 3scale backend emulator.
     Emulate {
@@ -85,7 +88,11 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Map { config, explain } => map(&config, explain),
+        Command::Map {
+            config,
+            explain,
+            service,
+        } => map(&config, explain, service.as_deref()),
         Command::Emulate { config, listen } => emulate(config, listen),
         Command::ImportOpenapi { file, prefix } => import_openapi(&file, prefix.as_deref()),
         Command::Authrep {
@@ -105,9 +112,19 @@ fn main() -> ExitCode {
     }
 }
 
-fn map(config: &std::path::Path, explain: bool) -> Result<(), String> {
-    let config = Config::from_file(config).map_err(|e| e.to_string())?;
-    let rules = &config.service.mapping_rules;
+fn map(config: &std::path::Path, explain: bool, service: Option<&str>) -> Result<(), String> {
+    let source = config.display().to_string();
+    let text = std::fs::read_to_string(config)
+        .map_err(|e| format!("{source}: cannot read the file: {e}"))?;
+    let file = threescale_core::config::file::parse_mapping_rules(&text, &source, service)
+        .map_err(|e| e.to_string())?;
+    if file.services > 1 && service.is_none() {
+        eprintln!(
+            "threescale: {source} holds {} services; using the rules of the first ({}); choose one with --service ID",
+            file.services, file.service_id
+        );
+    }
+    let rules = &file.rules;
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());

@@ -33,7 +33,8 @@ pub enum OpenApiError {
 /// The rules imported from a document, with notes on generated names.
 #[derive(Clone, Debug)]
 pub struct OpenApiImport {
-    /// One rule per operation, in document order.
+    /// One rule per operation: paths in document order, and within a path the
+    /// methods in the order GET, PUT, POST, DELETE, OPTIONS, HEAD, PATCH, TRACE.
     pub rules: Vec<MappingRule>,
     /// Operations without `operationId`, and the name generated for each.
     pub generated_names: Vec<(String, String)>,

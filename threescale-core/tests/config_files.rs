@@ -317,6 +317,11 @@ fn broken_proxy_configs_are_refused_naming_the_field() {
         (r#"{"services": []}"#.into(), "services", "no service"),
         (
             r#"{"services": [{"id": 1}, 7]}"#.into(),
+            "services[1]",
+            "expected an object",
+        ),
+        (
+            r#"{"services": [{"id": 1}]}"#.into(),
             "services[0].backend_authentication_type",
             "missing",
         ),

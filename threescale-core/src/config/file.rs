@@ -40,7 +40,7 @@ use super::{
 };
 use crate::{
     BackendVersion, CredentialsConfig, CredentialsLocation, DenialKind, ErrorResponse, MappingRule,
-    ProviderAuth,
+    MappingRules, ProviderAuth,
 };
 
 /// Parses the project's config format (YAML or JSON) or, when the document
@@ -61,28 +61,123 @@ use crate::{
 /// assert!(err.to_string().contains("service_token"));
 /// ```
 pub fn parse_project_config(text: &str, source_name: &str) -> Result<Config, ConfigError> {
-    // JSON first (exact numbers and messages), then YAML, a superset of it.
-    let root: serde_json::Value = match serde_json::from_str(text) {
-        Ok(value) => value,
-        Err(_) => serde_yaml_ng::from_str(text).map_err(|e| {
-            ConfigError::new(source_name, "", format!("not valid YAML or JSON: {e}"))
-        })?,
-    };
+    let root = parse_document(text, source_name)?;
     match super::proxy::document_kind(&root) {
         DocumentKind::ProxyConfig => super::proxy::config_from_value(&root, source_name),
-        DocumentKind::EmulatorConfig => Err(ConfigError::new(
-            source_name,
-            "services",
-            "this is an emulator config (services with metrics, plans and applications); \
-             run it with `threescale emulate --config FILE` and point the middleware at it \
-             with a project config or a proxy config",
-        )),
+        DocumentKind::EmulatorConfig => Err(emulator_config_error(source_name)),
         DocumentKind::Project => {
             let file: ProjectFile = serde_yaml_ng::from_str(text)
                 .map_err(|e| ConfigError::new(source_name, "", e.to_string()))?;
             file.into_config(source_name)
         }
     }
+}
+
+/// JSON first (exact numbers and messages), then YAML, a superset of it.
+fn parse_document(text: &str, source_name: &str) -> Result<serde_json::Value, ConfigError> {
+    match serde_json::from_str(text) {
+        Ok(value) => Ok(value),
+        Err(_) => serde_yaml_ng::from_str(text)
+            .map_err(|e| ConfigError::new(source_name, "", format!("not valid YAML or JSON: {e}"))),
+    }
+}
+
+fn emulator_config_error(source_name: &str) -> ConfigError {
+    ConfigError::new(
+        source_name,
+        "services",
+        "this is an emulator config (services with metrics, plans and applications); \
+         run it with `threescale emulate --config FILE` and point the middleware at it \
+         with a project config or a proxy config",
+    )
+}
+
+/// The mapping rules a configuration file gives, and nothing else: the rules of
+/// a proxy config's service (the one with id `service_id`, or the first; see
+/// [`RulesFile::services`]) or of a project config. Only the rules have to be
+/// valid, so a bare rule set can be tried with `threescale map`.
+///
+/// ```
+/// use threescale_core::config::file::parse_mapping_rules;
+/// let json = r#"{"services": [{"id": 1, "proxy": {"proxy_rules": [
+///     {"http_method": "GET", "pattern": "/a", "metric_system_name": "a", "delta": 1}]}}]}"#;
+/// let file = parse_mapping_rules(json, "rules.json", None).unwrap();
+/// assert_eq!(file.service_id, "1");
+/// assert_eq!(file.rules.matches("GET", "/a/b", None).usage.get("a"), Some(1));
+/// ```
+pub fn parse_mapping_rules(
+    text: &str,
+    source_name: &str,
+    service_id: Option<&str>,
+) -> Result<RulesFile, ConfigError> {
+    let root = parse_document(text, source_name)?;
+    match super::proxy::document_kind(&root) {
+        DocumentKind::ProxyConfig => {
+            let (service_id, rules, services) =
+                super::proxy::rules_from_value(&root, source_name, service_id)?;
+            Ok(RulesFile {
+                service_id,
+                rules,
+                services,
+            })
+        }
+        DocumentKind::EmulatorConfig => Err(emulator_config_error(source_name)),
+        DocumentKind::Project => {
+            let file: ProjectFile = serde_yaml_ng::from_str(text)
+                .map_err(|e| ConfigError::new(source_name, "", e.to_string()))?;
+            let id = file.service.id.map(Scalar::into_string).unwrap_or_default();
+            if let Some(wanted) = service_id.filter(|wanted| *wanted != id) {
+                return Err(ConfigError::new(
+                    source_name,
+                    "service.id",
+                    format!("is {id:?}, not {wanted:?}"),
+                ));
+            }
+            let rules = file.service.mapping_rules;
+            validate_rules(&rules, source_name)?;
+            let rules = if rules.is_empty() {
+                vec![MappingRule::new("ANY", "/", "hits", 1)]
+            } else {
+                rules
+            };
+            let rules = MappingRules::new(rules).map_err(|e| {
+                ConfigError::new(
+                    source_name,
+                    format!("service.mapping_rules[{}]", e.index),
+                    e.reason,
+                )
+            })?;
+            Ok(RulesFile {
+                service_id: id,
+                rules,
+                services: 1,
+            })
+        }
+    }
+}
+
+/// What [`parse_mapping_rules`] found.
+#[derive(Clone, Debug)]
+pub struct RulesFile {
+    /// The service the rules belong to (empty when the file names none).
+    pub service_id: String,
+    /// Its compiled rules.
+    pub rules: MappingRules,
+    /// How many services the file holds.
+    pub services: usize,
+}
+
+fn validate_rules(rules: &[MappingRule], source: &str) -> Result<(), ConfigError> {
+    for (i, rule) in rules.iter().enumerate() {
+        rule.validate().map_err(|issue| {
+            ConfigError::new(
+                source,
+                format!("service.mapping_rules[{i}].{}", issue.field),
+                format!("{} ({:?})", issue.reason, rule.pattern),
+            )
+        })?;
+    }
+    Ok(())
 }
 
 /// Loads a project config or a proxy config JSON file.
@@ -325,14 +420,7 @@ impl ProjectFile {
         }
         builder = builder.credentials(names);
 
-        for (i, rule) in service.mapping_rules.iter().enumerate() {
-            rule.validate().map_err(|issue| {
-                err(
-                    &format!("service.mapping_rules[{i}].{}", issue.field),
-                    format!("{} ({:?})", issue.reason, rule.pattern),
-                )
-            })?;
-        }
+        validate_rules(&service.mapping_rules, source)?;
         builder = builder.mapping_rules(service.mapping_rules);
 
         for (name, section) in service.errors {

@@ -151,11 +151,12 @@ pub(crate) fn document_kind(root: &Value) -> DocumentKind {
     }
     match top.get("services") {
         Some(Value::Array(services)) => {
+            // Plans and applications never appear in a proxy config; metrics
+            // do not either, unless next to the proxy section.
             let emulator = services.iter().any(|s| {
-                ["metrics", "plans", "applications"]
-                    .iter()
-                    .any(|k| s.get(k).is_some())
-            }) && !services.iter().any(|s| s.get("proxy").is_some());
+                ["plans", "applications"].iter().any(|k| s.get(k).is_some())
+                    || (s.get("metrics").is_some() && s.get("proxy").is_none())
+            });
             if emulator {
                 DocumentKind::EmulatorConfig
             } else {
@@ -176,6 +177,43 @@ fn parse_services(
     services_from_value(&root, source_name)
 }
 
+/// A service object and its path in the document.
+type ServiceObject<'v> = (&'v Map<String, Value>, String);
+
+/// The service objects of a proxy config document, each with its path.
+fn service_objects<'v>(
+    root: &'v Value,
+    reader: &Reader<'_>,
+) -> Result<Vec<ServiceObject<'v>>, ConfigError> {
+    let Value::Object(top) = root else {
+        return Err(reader.error("", "expected a JSON object"));
+    };
+    if let Some(wrapper) = top.get("proxy_config") {
+        let content = wrapper
+            .get("content")
+            .ok_or_else(|| reader.error("proxy_config.content", "missing"))?;
+        let path = "proxy_config.content".to_string();
+        return Ok(vec![(reader.object(content, &path)?, path)]);
+    }
+    if let Some(services) = top.get("services") {
+        let Value::Array(services) = services else {
+            return Err(reader.error("services", "expected an array"));
+        };
+        if services.is_empty() {
+            return Err(reader.error("services", "holds no service"));
+        }
+        return services
+            .iter()
+            .enumerate()
+            .map(|(i, service)| {
+                let path = format!("services[{i}]");
+                Ok((reader.object(service, &path)?, path))
+            })
+            .collect();
+    }
+    Ok(vec![(top, String::new())])
+}
+
 /// Reads the services of an already parsed proxy config document.
 pub(crate) fn services_from_value(
     root: &Value,
@@ -184,32 +222,48 @@ pub(crate) fn services_from_value(
     let reader = Reader {
         source: source_name,
     };
-    let Value::Object(top) = root else {
-        return Err(reader.error("", "expected a JSON object"));
+    service_objects(root, &reader)?
+        .into_iter()
+        .map(|(service, path)| reader.service(service, &path))
+        .collect()
+}
+
+/// Only the mapping rules of one service of a proxy config document: the
+/// service with id `service_id`, or the first. Nothing else is required of the
+/// document (no backend credentials), so rule sets can be tried on their own.
+/// Returns the service's id (empty when it has none), its rules and how many
+/// services the document holds.
+pub(crate) fn rules_from_value(
+    root: &Value,
+    source_name: &str,
+    service_id: Option<&str>,
+) -> Result<(String, MappingRules, usize), ConfigError> {
+    let reader = Reader {
+        source: source_name,
     };
-    if let Some(wrapper) = top.get("proxy_config") {
-        let content = wrapper
-            .get("content")
-            .ok_or_else(|| reader.error("proxy_config.content", "missing"))?;
-        let service = reader.object(content, "proxy_config.content")?;
-        return Ok(vec![reader.service(service, "proxy_config.content")?]);
-    }
-    if let Some(services) = top.get("services") {
-        let Value::Array(services) = services else {
-            return Err(reader.error("services", "expected an array"));
-        };
-        let mut out = Vec::with_capacity(services.len());
-        for (i, service) in services.iter().enumerate() {
-            let path = format!("services[{i}]");
-            let object = reader.object(service, &path)?;
-            out.push(reader.service(object, &path)?);
+    let services = service_objects(root, &reader)?;
+    let count = services.len();
+    let mut found = None;
+    for (service, path) in &services {
+        let id = reader.string(service, path, "id")?.unwrap_or_default();
+        if service_id.is_none_or(|wanted| wanted == id) {
+            found = Some((id, *service, path));
+            break;
         }
-        if out.is_empty() {
-            return Err(reader.error("services", "holds no service"));
-        }
-        return Ok(out);
     }
-    Ok(vec![reader.service(top, "")?])
+    let (id, service, path) = found.ok_or_else(|| {
+        reader.error(
+            "services",
+            format!("no service with id {:?}", service_id.unwrap_or_default()),
+        )
+    })?;
+    let proxy_path = join(path, "proxy");
+    let empty = Map::new();
+    let proxy = match service.get("proxy") {
+        None | Some(Value::Null) => &empty,
+        Some(value) => reader.object(value, &proxy_path)?,
+    };
+    Ok((id, reader.rules(proxy, &proxy_path)?, count))
 }
 
 /// Reads fields, naming the field and the source in every error.
