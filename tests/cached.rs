@@ -52,7 +52,7 @@ fn engine(backend: &threescale::emulator::EmulatorHandle, mode: Mode) -> ThreeSc
         .rule("GET", "/r", "reads", 1)
         .rule("POST", "/w", "writes", 2)
         .mode(mode)
-        .timeout(Duration::from_millis(500))
+        .timeout(Duration::from_secs(5))
         .build()
         .unwrap();
     ThreeScale::new(config).unwrap()

@@ -17,7 +17,7 @@ fn engine(url: &str, policy: FailurePolicy) -> ThreeScale {
         .rule("GET", "/orders", "orders", 1)
         .bypass_path("/health")
         .failure_policy(policy)
-        .timeout(Duration::from_millis(300))
+        .timeout(Duration::from_millis(1000))
         .build()
         .unwrap();
     ThreeScale::new(config).unwrap()
@@ -57,7 +57,7 @@ async fn slow_5xx_malformed_and_dropped_answers_follow_the_policy() {
     let client = reqwest::Client::new();
     for adapter in ADAPTERS {
         for fault in [
-            Fault::Latency(Duration::from_millis(800)),
+            Fault::Latency(Duration::from_millis(2500)),
             Fault::FailShare(1.0),
             Fault::MalformedXml,
             Fault::Drop,
