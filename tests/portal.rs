@@ -298,7 +298,7 @@ fn portal_failures() -> Vec<(&'static str, Faults)> {
 #[tokio::test]
 async fn a_failing_portal_keeps_the_last_good_config() {
     let emulator = emulator_with(BACKEND).await;
-    let portal = portal_for(&emulator, SERVICE, "production").timeout(Duration::from_millis(300));
+    let portal = portal_for(&emulator, SERVICE, "production").timeout(Duration::from_secs(1));
     let engine = ThreeScale::new(portal.load().await.unwrap()).unwrap();
     let app = serve(Adapter::Axum, engine.clone());
     let client = reqwest::Client::new();
