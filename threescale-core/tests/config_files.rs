@@ -142,6 +142,27 @@ fn a_gateway_file_and_a_bare_service_are_read_too() {
 }
 
 #[test]
+fn query_conditions_come_only_from_querystring_parameters_as_in_the_gateway() {
+    let json = r#"{"id": 5, "backend_authentication_type": "service_token",
+        "backend_authentication_value": "t", "proxy": {"proxy_rules": [
+            {"http_method": "GET", "pattern": "/a?x=1", "metric_system_name": "bare", "delta": 1},
+            {"http_method": "GET", "pattern": "/a?x=1", "metric_system_name": "portal", "delta": 1,
+             "querystring_parameters": {"x": "1"}}
+        ]}}"#;
+    let config = Config::from_proxy_config(json).unwrap();
+    assert_eq!(usage_of(&config, "GET", "/a"), pairs(&[("bare", 1)]));
+    assert_eq!(
+        usage_of(&config, "GET", "/a?x=1"),
+        pairs(&[("bare", 1), ("portal", 1)])
+    );
+    // The project's own format derives the conditions from the pattern.
+    let yaml = "service: {id: 1, service_token: t, mapping_rules: [{http_method: GET, pattern: '/a?x=1', metric_system_name: m, delta: 1}]}";
+    let config = parse_project_config(yaml, "threescale.yaml").unwrap();
+    assert!(usage_of(&config, "GET", "/a").is_empty());
+    assert_eq!(usage_of(&config, "GET", "/a?x=1"), pairs(&[("m", 1)]));
+}
+
+#[test]
 fn oidc_services_use_the_oauth_credentials() {
     let json = r#"{"id": 5, "backend_version": "oauth",
         "backend_authentication_type": "service_token", "backend_authentication_value": "t",

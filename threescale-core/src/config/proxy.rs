@@ -12,7 +12,10 @@
 //! `proxy.backend.endpoint`, `proxy.credentials_location`, `proxy.auth_user_key`,
 //! `proxy.auth_app_id`, `proxy.auth_app_key`, the `proxy.error_*` settings and
 //! `proxy.proxy_rules`. Rules keep the order of the JSON array, as in the gateway,
-//! which does not read `position`; the portal emits them sorted by it.
+//! which does not read `position`; the portal emits them sorted by it. Query
+//! conditions come from `querystring_parameters` only: as in the gateway, a rule
+//! without that field ignores the `?…` part of its pattern (the portal always
+//! sends the field; the project's own format derives it from the pattern).
 //! With no rules at all every request is answered "no mapping rule matched",
 //! as the gateway does. Rule `owner_id`/`owner_type` only matter behind the
 //! gateway's routing policy and are ignored here.
@@ -527,7 +530,9 @@ impl Reader<'_> {
                 .string(object, &rule_path, "pattern")?
                 .ok_or_else(|| self.error(&join(&rule_path, "pattern"), "missing"))?;
             let querystring_parameters = match object.get("querystring_parameters") {
-                None | Some(Value::Null) => None,
+                // The gateway reads query conditions only from this field; without
+                // it the pattern's `?…` part is ignored (the portal always sends it).
+                None | Some(Value::Null) => Some(BTreeMap::new()),
                 Some(Value::Object(params)) => {
                     let qs_path = join(&rule_path, "querystring_parameters");
                     let mut map = BTreeMap::new();
