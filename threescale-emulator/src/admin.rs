@@ -56,24 +56,30 @@ pub(crate) async fn get_faults(State(state): State<EmulatorState>) -> Response {
     Json(state.faults()).into_response()
 }
 
+/// Reads a JSON [`Faults`] body; a share outside `0.0..=1.0` is refused.
+pub(crate) fn parse_faults(body: &[u8]) -> Result<Faults, String> {
+    let faults = serde_json::from_slice::<Faults>(body).map_err(|e| e.to_string())?;
+    if [
+        faults.error_share,
+        faults.malformed_share,
+        faults.drop_share,
+    ]
+    .iter()
+    .any(|s| !(0.0..=1.0).contains(s))
+    {
+        return Err("shares must be within 0.0..=1.0".into());
+    }
+    Ok(faults)
+}
+
 /// `POST /_emulator/faults` with a JSON [`Faults`] body.
 pub(crate) async fn set_faults(State(state): State<EmulatorState>, body: Bytes) -> Response {
-    match serde_json::from_slice::<Faults>(&body) {
+    match parse_faults(&body) {
         Ok(faults) => {
-            if [
-                faults.error_share,
-                faults.malformed_share,
-                faults.drop_share,
-            ]
-            .iter()
-            .any(|s| !(0.0..=1.0).contains(s))
-            {
-                return json_error(StatusCode::BAD_REQUEST, "shares must be within 0.0..=1.0");
-            }
             state.set_faults(faults.clone());
             Json(faults).into_response()
         }
-        Err(e) => json_error(StatusCode::BAD_REQUEST, e.to_string()),
+        Err(message) => json_error(StatusCode::BAD_REQUEST, message),
     }
 }
 

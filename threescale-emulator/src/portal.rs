@@ -579,22 +579,12 @@ pub(crate) async fn get_portal_faults(State(state): State<EmulatorState>) -> Res
 
 /// `POST /_emulator/portal_faults` with a JSON [`Faults`].
 pub(crate) async fn set_portal_faults(State(state): State<EmulatorState>, body: Bytes) -> Response {
-    match serde_json::from_slice::<Faults>(&body) {
+    match crate::admin::parse_faults(&body) {
         Ok(faults) => {
-            if [
-                faults.error_share,
-                faults.malformed_share,
-                faults.drop_share,
-            ]
-            .iter()
-            .any(|s| !(0.0..=1.0).contains(s))
-            {
-                return json_error(StatusCode::BAD_REQUEST, "shares must be within 0.0..=1.0");
-            }
             state.set_portal_faults(faults.clone());
             Json(faults).into_response()
         }
-        Err(e) => json_error(StatusCode::BAD_REQUEST, e.to_string()),
+        Err(message) => json_error(StatusCode::BAD_REQUEST, message),
     }
 }
 
