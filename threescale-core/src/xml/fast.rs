@@ -1,10 +1,11 @@
-//! A direct scanner for `<status>` documents as the backend writes them.
+//! A direct scanner for `<status>` and `<error>` documents as the backend
+//! writes them.
 //!
 //! apisonator builds its status XML by string concatenation: always the same
 //! elements, no whitespace, no entities in names. Going through the reader's
 //! events for such a document costs more than the whole scan below (the event
 //! loop alone is several times the budget of the XML benchmark), so
-//! [`status`] reads that shape straight from the bytes.
+//! [`status`] (and [`error`]) read that shape straight from the bytes.
 //!
 //! It accepts a strict subset of what [`super::parser`] accepts and gives the
 //! same value for it; on anything else (an entity, a comment, an unknown or
@@ -15,7 +16,9 @@
 use chrono::{DateTime, Utc};
 
 use super::parser::{last_reason_end, parse_time, unescape_lenient};
-use super::{AppKeys, Authorization, HierarchyMetric, OAuthApplication, Period, UsageReport};
+use super::{
+    AppKeys, Authorization, ErrorDocument, HierarchyMetric, OAuthApplication, Period, UsageReport,
+};
 
 /// The declaration the backend writes.
 const DECLARATION: &[u8] = br#"<?xml version="1.0" encoding="UTF-8"?>"#;
@@ -82,13 +85,9 @@ impl<'a> Cursor<'a> {
     #[inline]
     fn leaf(&mut self, name: &[u8]) -> Option<&'a [u8]> {
         let rest = self.rest();
-        let mut j = 0;
-        loop {
-            match *rest.get(j)? {
-                b'<' => break,
-                b'&' => return None,
-                _ => j += 1,
-            }
+        let j = memchr::memchr2(b'<', b'&', rest)?;
+        if rest[j] == b'&' {
+            return None;
         }
         let n = name.len();
         let tail = &rest[j..];
@@ -165,13 +164,9 @@ impl<'a> Cursor<'a> {
                 return None;
             }
             let value_start = eq + 2;
-            let mut len = 0;
-            loop {
-                match *rest.get(value_start + len)? {
-                    b'"' => break,
-                    b'&' | b'<' => return None,
-                    _ => len += 1,
-                }
+            let len = memchr::memchr3(b'"', b'&', b'<', rest.get(value_start..)?)?;
+            if rest[value_start + len] != b'"' {
+                return None;
             }
             let value = &rest[value_start..value_start + len];
             f(key, std::str::from_utf8(value).ok()?)?;
@@ -221,9 +216,9 @@ impl<'a> Times<'a> {
     }
 }
 
-/// The `<status>` document in `input`, if it has the backend's plain shape.
-pub(super) fn status(input: &[u8]) -> Option<Authorization> {
-    let mut c = Cursor { b: input, i: 0 };
+/// Skips the declaration (and a byte order mark and white space before it).
+#[inline]
+fn prolog(c: &mut Cursor<'_>) -> Option<()> {
     if !c.eat(DECLARATION) {
         c.eat(b"\xEF\xBB\xBF");
         c.ws();
@@ -233,6 +228,42 @@ pub(super) fn status(input: &[u8]) -> Option<Authorization> {
         }
     }
     c.ws();
+    Some(())
+}
+
+/// The `<error code="…">message</error>` document in `input`, if it has the
+/// backend's plain shape: a code of `[a-z0-9_]`, a message without entities
+/// or markup, nothing but white space after it.
+pub(super) fn error(input: &[u8]) -> Option<ErrorDocument> {
+    let mut c = Cursor { b: input, i: 0 };
+    prolog(&mut c)?;
+    if !c.eat(b"<error code=\"") {
+        return None;
+    }
+    let rest = c.rest();
+    let code_len = rest
+        .iter()
+        .position(|&b| !matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_'))?;
+    let code = std::str::from_utf8(&rest[..code_len]).ok()?;
+    c.i += code_len;
+    if !c.eat(b"\">") {
+        return None;
+    }
+    let message = c.leaf_str(b"error")?;
+    c.ws();
+    if !c.rest().is_empty() {
+        return None;
+    }
+    Some(ErrorDocument {
+        code: code.to_string(),
+        message: message.to_string(),
+    })
+}
+
+/// The `<status>` document in `input`, if it has the backend's plain shape.
+pub(super) fn status(input: &[u8]) -> Option<Authorization> {
+    let mut c = Cursor { b: input, i: 0 };
+    prolog(&mut c)?;
     if !c.eat(b"<status>") {
         return None;
     }
@@ -463,6 +494,40 @@ mod tests {
         }
     }
 
+    const ERRORS: &[&str] = &[
+        r#"<?xml version="1.0" encoding="UTF-8"?><error code="application_not_found">application with id="boo" was not found</error>"#,
+        r#"<?xml version="1.0" encoding="UTF-8"?><error code="user_key_invalid">user key "k" is invalid</error>"#,
+        r#"<error code="provider_key_invalid"></error>"#,
+        "<?xml version=\"1.0\"?>\n<error code=\"metric_invalid\">metric \"x\" is invalid</error>\n",
+    ];
+
+    fn general_error(input: &[u8]) -> Option<ErrorDocument> {
+        match parse_general(input, Expect::Error) {
+            Ok(Document::Error(e)) => Some(e),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn error_samples_take_the_fast_path_and_agree() {
+        for sample in ERRORS {
+            let fast = error(sample.as_bytes());
+            assert!(fast.is_some(), "{sample}");
+            assert_eq!(fast, general_error(sample.as_bytes()), "{sample}");
+        }
+        for doc in [
+            r#"<error code="a">x &amp; y</error>"#,
+            r#"<error code="a"/>"#,
+            r#"<error code='a'>x</error>"#,
+            r#"<error code="A b">x</error>"#,
+            r#"<error code="a">x</error><more/>"#,
+            r#"<error code="a">x<b/></error>"#,
+            r#"<error id="1" code="a">x</error>"#,
+        ] {
+            assert_eq!(error(doc.as_bytes()), None, "{doc}");
+        }
+    }
+
     #[test]
     fn declines_what_it_does_not_know() {
         for doc in [
@@ -528,6 +593,19 @@ mod tests {
             mutate(&mut doc, &ops);
             if let Some(fast) = status(&doc) {
                 prop_assert_eq!(Some(fast), general(&doc), "{}", String::from_utf8_lossy(&doc));
+            }
+        }
+
+        /// Whatever the error fast path accepts, the general parser parses the same.
+        #[test]
+        fn error_fast_path_agrees_with_the_general_parser(
+            sample in prop::sample::select(ERRORS.to_vec()),
+            ops in prop::collection::vec((any::<usize>(), any::<u8>(), any::<u8>()), 0..5),
+        ) {
+            let mut doc = sample.as_bytes().to_vec();
+            mutate(&mut doc, &ops);
+            if let Some(fast) = error(&doc) {
+                prop_assert_eq!(Some(fast), general_error(&doc), "{}", String::from_utf8_lossy(&doc));
             }
         }
 

@@ -47,12 +47,18 @@ pub(crate) enum Expect {
 }
 
 /// Parses `input` as a `<status>` or `<error>` document: a status document in
-/// the backend's plain shape by [`super::fast`], anything else with the reader.
+/// the backend's plain shape by [`super::fast`] (an `<error>` document too),
+/// anything else with the reader.
 pub(crate) fn parse(input: &[u8], expect: Expect) -> Result<Document, Fail> {
     if expect != Expect::Error
         && let Some(auth) = super::fast::status(input)
     {
         return Ok(Document::Status(auth));
+    }
+    if expect != Expect::Status
+        && let Some(error) = super::fast::error(input)
+    {
+        return Ok(Document::Error(error));
     }
     parse_general(input, expect)
 }
