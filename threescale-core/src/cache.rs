@@ -261,7 +261,8 @@ impl AllowedState {
     }
 
     fn admit(&mut self, usage: &Usage) -> Verdict {
-        let now = Utc::now();
+        // Read the clock only when a limit has a period end (not for eternity).
+        let mut now = None;
         let mut tightest: Option<(u64, RateLimit)> = None;
         for limit in &self.limits {
             let wanted = self.touching(&limit.metric, usage);
@@ -270,7 +271,12 @@ impl AllowedState {
             }
             let reset = limit
                 .period_end
-                .map(|end| (end - now).num_seconds().max(0) as u64 + 1)
+                .map(|end| {
+                    (end - *now.get_or_insert_with(Utc::now))
+                        .num_seconds()
+                        .max(0) as u64
+                        + 1
+                })
                 .unwrap_or(0);
             if limit.used.saturating_add(wanted) > limit.max {
                 let kind = if limit.max == 0 {
@@ -305,9 +311,8 @@ impl AllowedState {
                 ));
             }
         }
-        let metrics: Vec<Arc<str>> = self.limits.iter().map(|l| l.metric.clone()).collect();
-        for (i, metric) in metrics.iter().enumerate() {
-            let wanted = self.touching(metric, usage);
+        for i in 0..self.limits.len() {
+            let wanted = self.touching(&self.limits[i].metric, usage);
             self.limits[i].used = self.limits[i].used.saturating_add(wanted);
         }
         Verdict::Allow(Allowed {

@@ -317,10 +317,48 @@ impl CredentialsConfig {
 
 /// The first query argument named `name` (case-insensitive), percent-decoded.
 /// A bare `name` without `=` counts as present and empty.
+///
+/// Same result as `form_urlencoded::parse(query).find(..)`, but only the
+/// names holding `%` or `+` and the value found are decoded.
 pub fn query_arg<'q>(query: &'q str, name: &str) -> Option<Cow<'q, str>> {
-    form_urlencoded::parse(query.as_bytes())
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v)
+    for pair in query.split('&') {
+        if pair.is_empty() {
+            continue;
+        }
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let found = if needs_decoding(key) {
+            form_decode(key).eq_ignore_ascii_case(name)
+        } else {
+            key.eq_ignore_ascii_case(name)
+        };
+        if found {
+            return Some(if needs_decoding(value) {
+                Cow::Owned(form_decode(value).into_owned())
+            } else {
+                Cow::Borrowed(value)
+            });
+        }
+    }
+    None
+}
+
+#[inline]
+fn needs_decoding(text: &str) -> bool {
+    text.bytes().any(|b| b == b'%' || b == b'+')
+}
+
+/// `application/x-www-form-urlencoded` decoding: `+` is a space, then
+/// percent-decoding, invalid UTF-8 replaced.
+fn form_decode(text: &str) -> Cow<'_, str> {
+    let plus_free: Cow<'_, str> = if text.contains('+') {
+        Cow::Owned(text.replace('+', " "))
+    } else {
+        Cow::Borrowed(text)
+    };
+    match percent_encoding::percent_decode_str(&plus_free).decode_utf8_lossy() {
+        Cow::Borrowed(_) => plus_free,
+        Cow::Owned(decoded) => Cow::Owned(decoded),
+    }
 }
 
 enum AuthHeader {
@@ -357,6 +395,7 @@ fn parse_authorization(value: &str) -> Option<AuthHeader> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::prop;
 
     fn basic(user_pass: &str) -> String {
         format!(
@@ -382,6 +421,40 @@ mod tests {
             c.extract(BackendVersion::UserKey, &SimpleRequest::get("/?x=1")),
             None
         );
+    }
+
+    /// The reference: the first pair `form_urlencoded` finds.
+    fn reference<'q>(query: &'q str, name: &str) -> Option<Cow<'q, str>> {
+        form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    }
+
+    #[test]
+    fn query_arg_decodes_as_form_urlencoded_does() {
+        for (query, name) in [
+            ("user_key=a+b%20c&x=1", "user_key"),
+            ("x=1&&user%5Fkey=k%C3%A9&user_key=2", "user_key"),
+            ("User+Key=1&user key=2", "user key"),
+            ("user_key", "user_key"),
+            ("user_key=%ZZ%e9+", "user_key"),
+            ("a=1=2&user_key==", "user_key"),
+            ("=&user_key=", "user_key"),
+            ("", "user_key"),
+            ("x=1", "user_key"),
+        ] {
+            assert_eq!(query_arg(query, name), reference(query, name), "{query}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn query_arg_agrees_with_form_urlencoded(
+            query in "([a-zA-Z_%+=&2-5CEF]|%5F|%5f|%C3%A9|%FF){0,40}",
+            name in prop::sample::select(vec!["user_key", "app_id", "user key", "a", ""]),
+        ) {
+            proptest::prop_assert_eq!(query_arg(&query, name), reference(&query, name));
+        }
     }
 
     #[test]
