@@ -490,6 +490,43 @@ async fn measure(
     sample
 }
 
+/// One authrep at a time through the project's `BackendClient`, with the
+/// request the Sync engine sends for `GET /v1/orders/42` (usage `orders=1`,
+/// `hits=1`, the `limit_headers` and `rejection_reason_header` extensions).
+async fn measure_client_authrep(backend_url: &str, warmup: Duration, duration: Duration) -> Sample {
+    use threescale::{AppCredentials, AuthRequest, BackendClient, Extensions, ProviderAuth, Usage};
+    let client = BackendClient::builder(ProviderAuth::service_token("load-token", "9001"))
+        .url(backend_url)
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("client");
+    let request = AuthRequest::new(AppCredentials::user_key(KEYS[0]))
+        .usage(Usage::default().with("orders", 1).with("hits", 1))
+        .extensions(Extensions {
+            limit_headers: true,
+            rejection_reason_header: true,
+            ..Extensions::default()
+        });
+    let until = Instant::now() + warmup;
+    while Instant::now() < until {
+        let _ = client.authrep(&request).await;
+    }
+    let mut sample = Sample::default();
+    let started = Instant::now();
+    while started.elapsed() < duration {
+        let t = Instant::now();
+        match client.authrep(&request).await {
+            Ok(answer) if answer.is_authorized() => sample.requests += 1,
+            _ => sample.errors += 1,
+        }
+        sample
+            .latencies
+            .push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+    }
+    sample.elapsed = started.elapsed();
+    sample
+}
+
 // ---------------------------------------------------------------- output
 
 /// Everything a run measured.
@@ -499,6 +536,9 @@ struct Results {
     load: BTreeMap<Target, Summary>,
     /// One request at a time.
     serial: BTreeMap<Target, Summary>,
+    /// One at a time: the same authrep the Sync engine sends, made with the
+    /// project's `BackendClient` (reqwest) straight to the emulator.
+    client_authrep: Option<Summary>,
 }
 
 fn ratio_line(results: &Results, framework: Framework, mode: Protection) -> String {
@@ -559,6 +599,38 @@ fn sync_line(results: &Results, framework: Framework) -> String {
         o.sync_ms - o.bare_ms - o.raw_ms,
         o.load_ratio,
     )
+}
+
+/// Sync against the same authrep made with the project's backend client: the
+/// middleware's own share on top of the backend call it cannot avoid.
+fn client_sync_overhead(results: &Results, framework: Framework) -> Option<(f64, f64, f64, f64)> {
+    let client = results.client_authrep?;
+    let s_sync = results
+        .serial
+        .get(&Target::Server(framework, Protection::Sync))?;
+    let s_bare = results
+        .serial
+        .get(&Target::Server(framework, Protection::Bare))?;
+    let middleware = s_sync.mean_ms - s_bare.mean_ms - client.mean_ms;
+    Some((
+        middleware / client.mean_ms,
+        s_sync.mean_ms,
+        s_bare.mean_ms,
+        client.mean_ms,
+    ))
+}
+
+fn client_sync_line(results: &Results, framework: Framework) -> Option<String> {
+    let (overhead, sync, bare, client) = client_sync_overhead(results, framework)?;
+    Some(format!(
+        "sync overhead over the backend client's authrep {}: {:+.1}%  (one at a time, mean: protected {:.3} ms = bare {:.3} ms + BackendClient::authrep {:.3} ms + middleware {:.3} ms)",
+        framework.name(),
+        overhead * 100.0,
+        sync,
+        bare,
+        client,
+        sync - bare - client,
+    ))
 }
 
 /// Escapes text for SVG.
@@ -834,6 +906,30 @@ fn report(results: &Results) -> String {
             o.load_ratio
         );
     }
+    if let Some(client) = results.client_authrep {
+        let _ = writeln!(
+            out,
+            "\nThe same authrep made with the project's `BackendClient` (reqwest) takes {:.3} ms; on top of that call, the middleware's share:\n",
+            client.mean_ms
+        );
+        let _ = writeln!(
+            out,
+            "| framework | BackendClient::authrep ms | middleware ms | overhead over the backend call |"
+        );
+        let _ = writeln!(out, "|---|---:|---:|---:|");
+        for f in [Framework::Axum, Framework::Actix] {
+            if let Some((overhead, sync, bare, client)) = client_sync_overhead(results, f) {
+                let _ = writeln!(
+                    out,
+                    "| {} | {:.3} | {:.3} | **{:+.1}%** |",
+                    f.name(),
+                    client,
+                    sync - bare - client,
+                    overhead * 100.0
+                );
+            }
+        }
+    }
     let errors: u64 = results
         .load
         .values()
@@ -979,10 +1075,20 @@ fn main() {
         }
     }
 
+    let client_authrep = (!settings.latency_duration.is_zero()).then(|| {
+        client_rt
+            .block_on(measure_client_authrep(
+                &backend_url,
+                settings.warmup.min(Duration::from_millis(500)),
+                settings.latency_duration * settings.rounds as u32,
+            ))
+            .summary()
+    });
     let results = Results {
         settings,
         load: load.iter().map(|(t, s)| (*t, s.summary())).collect(),
         serial: serial.iter().map(|(t, s)| (*t, s.summary())).collect(),
+        client_authrep,
     };
     println!();
     for framework in [Framework::Axum, Framework::Actix] {
@@ -993,6 +1099,11 @@ fn main() {
     if !results.serial.is_empty() {
         for framework in [Framework::Axum, Framework::Actix] {
             println!("{}", sync_line(&results, framework));
+        }
+        for framework in [Framework::Axum, Framework::Actix] {
+            if let Some(line) = client_sync_line(&results, framework) {
+                println!("{line}");
+            }
         }
     }
     let raw = results.load[&Target::RawAuthrep];
