@@ -527,6 +527,42 @@ async fn measure_client_authrep(backend_url: &str, warmup: Duration, duration: D
     sample
 }
 
+/// One plain reqwest GET of the raw authrep URL at a time: what the same call
+/// costs through a general-purpose Rust HTTP client, without the project's code.
+async fn measure_reqwest_authrep(
+    backend_url: &str,
+    warmup: Duration,
+    duration: Duration,
+) -> Sample {
+    let client = reqwest::Client::new();
+    let url = format!("{backend_url}{}", paths(Target::RawAuthrep, 1)[0]);
+    let call = || async {
+        match client.get(&url).send().await {
+            Ok(response) => response.status().is_success() && response.bytes().await.is_ok(),
+            Err(_) => false,
+        }
+    };
+    let until = Instant::now() + warmup;
+    while Instant::now() < until {
+        call().await;
+    }
+    let mut sample = Sample::default();
+    let started = Instant::now();
+    while started.elapsed() < duration {
+        let t = Instant::now();
+        if call().await {
+            sample.requests += 1;
+        } else {
+            sample.errors += 1;
+        }
+        sample
+            .latencies
+            .push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+    }
+    sample.elapsed = started.elapsed();
+    sample
+}
+
 // ---------------------------------------------------------------- output
 
 /// Everything a run measured.
@@ -539,6 +575,8 @@ struct Results {
     /// One at a time: the same authrep the Sync engine sends, made with the
     /// project's `BackendClient` (reqwest) straight to the emulator.
     client_authrep: Option<Summary>,
+    /// One at a time: a plain reqwest GET of the raw authrep URL.
+    reqwest_authrep: Option<Summary>,
 }
 
 fn ratio_line(results: &Results, framework: Framework, mode: Protection) -> String {
@@ -906,11 +944,11 @@ fn report(results: &Results) -> String {
             o.load_ratio
         );
     }
-    if let Some(client) = results.client_authrep {
+    if let (Some(client), Some(plain)) = (results.client_authrep, results.reqwest_authrep) {
         let _ = writeln!(
             out,
-            "\nThe same authrep made with the project's `BackendClient` (reqwest) takes {:.3} ms; on top of that call, the middleware's share:\n",
-            client.mean_ms
+            "\nThe backend call through a general-purpose client costs more than through the load client: a plain reqwest GET of the raw authrep URL takes {:.3} ms, the same authrep made with the project's `BackendClient` (reqwest, plus request building, the `3scale-options` extensions and the XML parse) {:.3} ms. On top of that call, the middleware's share:\n",
+            plain.mean_ms, client.mean_ms
         );
         let _ = writeln!(
             out,
@@ -1026,6 +1064,7 @@ fn main() {
     let mut load: BTreeMap<Target, Sample> = BTreeMap::new();
     let mut serial: BTreeMap<Target, Sample> = BTreeMap::new();
     let mut client_authrep: Option<Sample> = None;
+    let mut reqwest_authrep: Option<Sample> = None;
     let serial_targets: Vec<Target> = vec![
         Target::RawAuthrep,
         Target::Server(Framework::Axum, Protection::Bare),
@@ -1082,15 +1121,25 @@ fn main() {
             client_authrep
                 .get_or_insert_with(Sample::default)
                 .merge(sample);
+            let sample = client_rt.block_on(measure_reqwest_authrep(
+                &backend_url,
+                settings.warmup.min(Duration::from_millis(500)),
+                settings.latency_duration,
+            ));
+            reqwest_authrep
+                .get_or_insert_with(Sample::default)
+                .merge(sample);
         }
     }
 
     let client_authrep = client_authrep.map(|sample| sample.summary());
+    let reqwest_authrep = reqwest_authrep.map(|sample| sample.summary());
     let results = Results {
         settings,
         load: load.iter().map(|(t, s)| (*t, s.summary())).collect(),
         serial: serial.iter().map(|(t, s)| (*t, s.summary())).collect(),
         client_authrep,
+        reqwest_authrep,
     };
     println!();
     for framework in [Framework::Axum, Framework::Actix] {
@@ -1113,6 +1162,14 @@ fn main() {
         "raw authrep (emulator called directly): {:.0} req/s p50 {:.2} ms p99 {:.2} ms",
         raw.rps, raw.p50_ms, raw.p99_ms
     );
+    if let (Some(client), Some(plain)) = (results.client_authrep, results.reqwest_authrep) {
+        println!(
+            "one authrep at a time, mean: load client {:.3} ms, plain reqwest GET {:.3} ms, BackendClient::authrep {:.3} ms",
+            results.serial[&Target::RawAuthrep].mean_ms,
+            plain.mean_ms,
+            client.mean_ms
+        );
+    }
     if settings.write && !results.serial.is_empty() {
         match write_files(&results) {
             Ok(()) => println!("wrote docs/perf.svg and the load section of PERFORMANCE.md"),
