@@ -89,6 +89,7 @@ get /orders/12
 
 # comments and blank lines are skipped
 DELETE /orders/12?user_key=abc
+GET /orders/12 HTTP/1.1
 ";
     let lines = stdout_lines(&run(
         &["map", "--config", &example("proxy-config.json")],
@@ -106,6 +107,7 @@ DELETE /orders/12?user_key=abc
             // Methods are case-sensitive: only the ANY rule matches `get`.
             r#"{"usage":{"hits":1},"rules":[4]}"#,
             r#"{"usage":{"hits":1},"rules":[4]}"#,
+            r#"{"usage":{"orders":1},"rules":[0]}"#,
         ]
     );
 }

@@ -139,16 +139,24 @@ fn map(config: &std::path::Path, explain: bool, service: Option<&str>) -> Result
             Err(reason) => json!({ "error": reason, "line": line }).to_string(),
         };
         writeln!(out, "{answer}").map_err(|e| e.to_string())?;
+        // One answer per line as it comes, for interactive use.
+        out.flush().map_err(|e| e.to_string())?;
     }
-    out.flush().map_err(|e| e.to_string())
+    Ok(())
 }
 
-/// Splits `METHOD PATH[?QUERY]`.
+/// Splits `METHOD PATH[?QUERY]` (an HTTP request line's trailing `HTTP/1.1`
+/// is allowed and ignored).
 fn parse_request_line(line: &str) -> Result<(&str, &str, Option<&str>), String> {
     let mut parts = line.split_whitespace();
-    let (Some(method), Some(target), None) = (parts.next(), parts.next(), parts.next()) else {
+    let (Some(method), Some(target)) = (parts.next(), parts.next()) else {
         return Err("expected `METHOD PATH[?QUERY]`".into());
     };
+    match (parts.next(), parts.next()) {
+        (None, _) => {}
+        (Some(version), None) if version.starts_with("HTTP/") => {}
+        _ => return Err("expected `METHOD PATH[?QUERY]`".into()),
+    }
     if !target.starts_with('/') {
         return Err(format!("the path {target:?} does not start with /"));
     }

@@ -500,6 +500,20 @@ fn broken_project_files_are_refused_naming_the_field() {
 }
 
 #[test]
+fn secrets_are_never_quoted_in_errors() {
+    // A numeric token is a token, not a type error that would quote it.
+    let config =
+        parse_project_config("service: {id: 1, service_token: 918273645}", "t.yaml").unwrap();
+    assert_eq!(config.service.provider_auth.secret().expose(), "918273645");
+    let err = parse_project_config(
+        "service: {id: 1, service_token: 918273645, mapping_rules: [{pattern: 1}]}",
+        "t.yaml",
+    )
+    .unwrap_err();
+    assert!(!err.to_string().contains("918273645"), "{err}");
+}
+
+#[test]
 fn an_emulator_config_is_recognised_and_refused_with_advice() {
     let err = parse_project_config(&example("emulator.yaml"), "emulator.yaml").unwrap_err();
     assert!(err.reason.contains("threescale emulate"), "{err}");

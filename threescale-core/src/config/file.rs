@@ -217,8 +217,10 @@ struct ServiceSection {
     id: Option<Scalar>,
     system_name: Option<String>,
     backend_version: Option<Scalar>,
-    service_token: Option<String>,
-    provider_key: Option<String>,
+    // Scalars, so that a token YAML reads as a number is taken as it is and
+    // never quoted back in a type error.
+    service_token: Option<Scalar>,
+    provider_key: Option<Scalar>,
     #[serde(default)]
     credentials: CredentialsSection,
     #[serde(default)]
@@ -333,7 +335,10 @@ impl ProjectFile {
             .id
             .map(Scalar::into_string)
             .filter(|id| !id.is_empty());
-        let provider_auth = match (service.service_token, service.provider_key) {
+        let provider_auth = match (
+            service.service_token.map(Scalar::into_string),
+            service.provider_key.map(Scalar::into_string),
+        ) {
             (Some(_), Some(_)) => {
                 return Err(err(
                     "service.service_token",
