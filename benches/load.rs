@@ -671,6 +671,29 @@ fn client_sync_line(results: &Results, framework: Framework) -> Option<String> {
     ))
 }
 
+/// Cached mode one request at a time: the latency the middleware adds to a
+/// request when nothing else competes for the machine.
+fn cached_serial(results: &Results, framework: Framework) -> Option<(f64, f64)> {
+    let bare = results
+        .serial
+        .get(&Target::Server(framework, Protection::Bare))?;
+    let cached = results
+        .serial
+        .get(&Target::Server(framework, Protection::Cached))?;
+    Some((bare.mean_ms, cached.mean_ms))
+}
+
+fn cached_serial_line(results: &Results, framework: Framework) -> Option<String> {
+    let (bare, cached) = cached_serial(results, framework)?;
+    Some(format!(
+        "cached latency one at a time {}: bare {:.1} us, protected {:.1} us, added {:+.1} us",
+        framework.name(),
+        bare * 1000.0,
+        cached * 1000.0,
+        (cached - bare) * 1000.0
+    ))
+}
+
 /// Escapes text for SVG.
 fn esc(text: &str) -> String {
     text.replace('&', "&amp;")
@@ -968,6 +991,28 @@ fn report(results: &Results) -> String {
             }
         }
     }
+    let cached: Vec<_> = [Framework::Axum, Framework::Actix]
+        .into_iter()
+        .filter_map(|f| cached_serial(results, f).map(|c| (f, c)))
+        .collect();
+    if !cached.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nCached mode one request at a time (mean latency, nothing else competing): what the middleware adds to one request.\n"
+        );
+        let _ = writeln!(out, "| framework | bare us | protected us | added us |");
+        let _ = writeln!(out, "|---|---:|---:|---:|");
+        for (f, (bare, prot)) in cached {
+            let _ = writeln!(
+                out,
+                "| {} | {:.1} | {:.1} | **{:+.1}** |",
+                f.name(),
+                bare * 1000.0,
+                prot * 1000.0,
+                (prot - bare) * 1000.0
+            );
+        }
+    }
     let errors: u64 = results
         .load
         .values()
@@ -1068,8 +1113,10 @@ fn main() {
     let serial_targets: Vec<Target> = vec![
         Target::RawAuthrep,
         Target::Server(Framework::Axum, Protection::Bare),
+        Target::Server(Framework::Axum, Protection::Cached),
         Target::Server(Framework::Axum, Protection::Sync),
         Target::Server(Framework::Actix, Protection::Bare),
+        Target::Server(Framework::Actix, Protection::Cached),
         Target::Server(Framework::Actix, Protection::Sync),
     ];
     for round in 0..settings.rounds {
@@ -1153,6 +1200,11 @@ fn main() {
         }
         for framework in [Framework::Axum, Framework::Actix] {
             if let Some(line) = client_sync_line(&results, framework) {
+                println!("{line}");
+            }
+        }
+        for framework in [Framework::Axum, Framework::Actix] {
+            if let Some(line) = cached_serial_line(&results, framework) {
                 println!("{line}");
             }
         }
