@@ -16,6 +16,9 @@
 //! conditions come from `querystring_parameters` only: as in the gateway, a rule
 //! without that field ignores the `?…` part of its pattern (the portal always
 //! sends the field; the project's own format derives it from the pattern).
+//! Without `proxy.backend.endpoint` the project's default backend (the 3scale
+//! SaaS backend) is used, where the gateway would fall back to
+//! `http://127.0.0.1:8081`.
 //! With no rules at all every request is answered "no mapping rule matched",
 //! as the gateway does. Rule `owner_id`/`owner_type` only matter behind the
 //! gateway's routing policy and are ignored here.
