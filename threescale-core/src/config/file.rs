@@ -31,12 +31,11 @@
 
 use std::{collections::BTreeMap, path::Path, time::Duration};
 
-use http::{HeaderValue, StatusCode};
 use serde::Deserialize;
 
 use super::{
     CacheSettings, Config, ConfigError, FailurePolicy, Mode, OutageBehaviour, RateLimitHeaders,
-    proxy::DocumentKind,
+    default_rules, parse_content_type, parse_status, proxy::DocumentKind, validate_param_name,
 };
 use crate::{
     BackendVersion, CredentialsConfig, CredentialsLocation, DenialKind, ErrorResponse, MappingRule,
@@ -136,7 +135,7 @@ pub fn parse_mapping_rules(
             let rules = file.service.mapping_rules;
             validate_rules(&rules, source_name)?;
             let rules = if rules.is_empty() {
-                vec![MappingRule::new("ANY", "/", "hits", 1)]
+                default_rules()
             } else {
                 rules
             };
@@ -414,12 +413,8 @@ impl ProjectFile {
             ),
         ] {
             if let Some(name) = name {
-                if name.is_empty() || name.contains(|c: char| c.is_control() || c == ' ') {
-                    return Err(err(
-                        &format!("service.credentials.{field}"),
-                        format!("{name:?} is not a usable parameter name"),
-                    ));
-                }
+                validate_param_name(&name)
+                    .map_err(|reason| err(&format!("service.credentials.{field}"), reason))?;
                 names = set(names, &name);
             }
         }
@@ -445,26 +440,15 @@ impl ProjectFile {
             let field = |f: &str| format!("service.errors.{name}.{f}");
             let mut response: ErrorResponse = crate::ErrorResponses::default().get(kind).clone();
             if let Some(status) = section.status {
-                response.status = StatusCode::from_u16(status)
-                    .ok()
-                    .filter(|_| (100..=599).contains(&status))
-                    .ok_or_else(|| {
-                        err(
-                            &field("status"),
-                            format!("{status} is not an HTTP status (100-599)"),
-                        )
-                    })?;
+                response.status = parse_status(i64::from(status))
+                    .map_err(|reason| err(&field("status"), reason))?;
             }
             if let Some(body) = section.body {
                 response.body = body.into();
             }
             if let Some(content_type) = section.content_type {
-                response.content_type = HeaderValue::from_str(&content_type).map_err(|_| {
-                    err(
-                        &field("content_type"),
-                        format!("{content_type:?} is not a valid Content-Type value"),
-                    )
-                })?;
+                response.content_type = parse_content_type(&content_type)
+                    .map_err(|reason| err(&field("content_type"), reason))?;
             }
             builder = builder.error_response(kind, response);
         }

@@ -470,15 +470,7 @@ impl ConfigBuilder {
             .unwrap_or_else(|| DEFAULT_BACKEND_URL.to_string());
         validate_url(&backend_url).map_err(|reason| err("backend_url", reason))?;
         let rules = if self.rules.is_empty() {
-            vec![crate::mapping::MappingRule {
-                http_method: "ANY".into(),
-                pattern: "/".into(),
-                querystring_parameters: None,
-                metric_system_name: "hits".into(),
-                delta: 1,
-                last: false,
-                position: None,
-            }]
+            default_rules()
         } else {
             self.rules
         };
@@ -506,6 +498,34 @@ impl ConfigBuilder {
             rate_limit_headers: self.rate_limit_headers,
         })
     }
+}
+
+/// The rules of a configuration that gives none: every request counts one `hits`.
+pub(crate) fn default_rules() -> Vec<crate::mapping::MappingRule> {
+    vec![crate::mapping::MappingRule::new("ANY", "/", "hits", 1)]
+}
+
+/// Checks a credential parameter name from a configuration file.
+pub(crate) fn validate_param_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.contains(|c: char| c.is_control() || c == ' ') {
+        return Err(format!("{name:?} is not a usable parameter name"));
+    }
+    Ok(())
+}
+
+/// An error response's status from a configuration file (100-599).
+pub(crate) fn parse_status(status: i64) -> Result<http::StatusCode, String> {
+    u16::try_from(status)
+        .ok()
+        .filter(|s| (100..=599).contains(s))
+        .and_then(|s| http::StatusCode::from_u16(s).ok())
+        .ok_or_else(|| format!("{status} is not an HTTP status (100-599)"))
+}
+
+/// An error response's `Content-Type` from a configuration file.
+pub(crate) fn parse_content_type(value: &str) -> Result<http::HeaderValue, String> {
+    http::HeaderValue::from_str(value)
+        .map_err(|_| format!("{value:?} is not a valid Content-Type value"))
 }
 
 /// Checks that `url` is an absolute `http` or `https` URL with a host.

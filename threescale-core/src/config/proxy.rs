@@ -32,12 +32,12 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
-use http::{HeaderValue, StatusCode};
 use serde_json::{Map, Value};
 
 use super::{
     CacheSettings, Config, ConfigError, DEFAULT_TIMEOUT, FailurePolicy, Mode, OutageBehaviour,
-    RateLimitHeaders, ServiceConfig, validate_url,
+    RateLimitHeaders, ServiceConfig, parse_content_type, parse_status, validate_param_name,
+    validate_url,
 };
 use crate::{
     BackendVersion, CredentialsConfig, CredentialsLocation, DenialKind, ErrorResponse,
@@ -439,12 +439,8 @@ impl Reader<'_> {
             ("auth_app_key", CredentialsConfig::app_key_name),
         ] {
             if let Some(name) = self.string(proxy, &proxy_path, field)? {
-                if name.is_empty() || name.contains(|c: char| c.is_control() || c == ' ') {
-                    return Err(self.error(
-                        &join(&proxy_path, field),
-                        format!("{name:?} is not a usable parameter name"),
-                    ));
-                }
+                validate_param_name(&name)
+                    .map_err(|reason| self.error(&join(&proxy_path, field), reason))?;
                 credentials = set(credentials, &name);
             }
         }
@@ -483,28 +479,16 @@ impl Reader<'_> {
             let current: &mut ErrorResponse = responses.get_mut(kind);
             let status_field = format!("error_status_{name}");
             if let Some(status) = self.integer(proxy, path, &status_field)? {
-                current.status = u16::try_from(status)
-                    .ok()
-                    .filter(|s| (100..=599).contains(s))
-                    .and_then(|s| StatusCode::from_u16(s).ok())
-                    .ok_or_else(|| {
-                        self.error(
-                            &join(path, &status_field),
-                            format!("{status} is not an HTTP status (100-599)"),
-                        )
-                    })?;
+                current.status = parse_status(status)
+                    .map_err(|reason| self.error(&join(path, &status_field), reason))?;
             }
             if let Some(body) = self.string(proxy, path, &format!("error_{name}"))? {
                 current.body = body.into();
             }
             let type_field = format!("error_headers_{name}");
             if let Some(content_type) = self.string(proxy, path, &type_field)? {
-                current.content_type = HeaderValue::from_str(&content_type).map_err(|_| {
-                    self.error(
-                        &join(path, &type_field),
-                        format!("{content_type:?} is not a valid Content-Type value"),
-                    )
-                })?;
+                current.content_type = parse_content_type(&content_type)
+                    .map_err(|reason| self.error(&join(path, &type_field), reason))?;
             }
         }
         Ok(responses)
