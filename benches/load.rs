@@ -507,24 +507,10 @@ async fn measure_client_authrep(backend_url: &str, warmup: Duration, duration: D
             rejection_reason_header: true,
             ..Extensions::default()
         });
-    let until = Instant::now() + warmup;
-    while Instant::now() < until {
-        let _ = client.authrep(&request).await;
-    }
-    let mut sample = Sample::default();
-    let started = Instant::now();
-    while started.elapsed() < duration {
-        let t = Instant::now();
-        match client.authrep(&request).await {
-            Ok(answer) if answer.is_authorized() => sample.requests += 1,
-            _ => sample.errors += 1,
-        }
-        sample
-            .latencies
-            .push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
-    }
-    sample.elapsed = started.elapsed();
-    sample
+    one_at_a_time(warmup, duration, || async {
+        matches!(client.authrep(&request).await, Ok(answer) if answer.is_authorized())
+    })
+    .await
 }
 
 /// One plain reqwest GET of the raw authrep URL at a time: what the same call
@@ -542,6 +528,16 @@ async fn measure_reqwest_authrep(
             Err(_) => false,
         }
     };
+    one_at_a_time(warmup, duration, call).await
+}
+
+/// Calls `call` again and again, one call at a time: for `warmup`, then
+/// timing each call for `duration`. A call answers whether it succeeded.
+async fn one_at_a_time<F, Fut>(warmup: Duration, duration: Duration, mut call: F) -> Sample
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
     let until = Instant::now() + warmup;
     while Instant::now() < until {
         call().await;
