@@ -26,24 +26,30 @@
 //!
 //! Allowed requests reach the handler with an [`AuthContext`] (as
 //! `web::ReqData<AuthContext>`); denied requests get the configured error
-//! response, as an `EitherBody` right side.
+//! response, as an `EitherBody` right side, or the response of the user's
+//! hook ([`ThreeScale::on_denied`]). Either way the [`Denial`] is in the
+//! response's extensions, for outer middleware to see.
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 use std::future::{Ready, ready};
 use std::rc::Rc;
+use std::sync::Arc;
 
 use actix_web::{
-    Error, HttpMessage, HttpResponse,
+    Error, HttpMessage, HttpRequest, HttpResponse,
     body::{EitherBody, MessageBody},
     dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready},
     http::header::{HeaderName, HeaderValue},
 };
 use futures_util::future::LocalBoxFuture;
-use threescale_core::{Decision, ErrorResponse, RequestView, Step};
+use threescale_core::{Action, ErrorResponse, RequestView, Step};
 
-pub use threescale_core::AuthContext;
+pub use threescale_core::{AuthContext, Denial, DenialKind};
+
+/// The user's function rendering denied requests (see [`ThreeScale::on_denied`]).
+type OnDenied = Arc<dyn Fn(&Denial, &HttpRequest) -> HttpResponse + Send + Sync>;
 
 /// The middleware factory: `App::new().wrap(ThreeScale::new(engine))`.
 ///
@@ -53,20 +59,65 @@ pub use threescale_core::AuthContext;
 /// let engine = threescale_core::ThreeScale::new(config).unwrap();
 /// let _app = actix_web::App::new().wrap(threescale_actix::ThreeScale::new(engine));
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ThreeScale {
     engine: threescale_core::ThreeScale,
+    on_denied: Option<OnDenied>,
+}
+
+impl std::fmt::Debug for ThreeScale {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ThreeScale")
+            .field("engine", &self.engine)
+            .field("on_denied", &self.on_denied.as_ref().map(|_| ".."))
+            .finish()
+    }
 }
 
 impl ThreeScale {
     /// Middleware over `engine` (clone the engine to keep a handle for `shutdown`).
     pub fn new(engine: threescale_core::ThreeScale) -> Self {
-        ThreeScale { engine }
+        ThreeScale {
+            engine,
+            on_denied: None,
+        }
     }
 
     /// The engine.
     pub fn engine(&self) -> &threescale_core::ThreeScale {
         &self.engine
+    }
+
+    /// Renders denied requests with `render` instead of the configured error
+    /// responses. It gets the [`Denial`] (kind, backend reason, `retry_after`,
+    /// rate-limit figures) and the request, and answers with an
+    /// [`HttpResponse`]. The middleware adds the engine's rate-limit and debug
+    /// headers to it and puts the `Denial` into its extensions; `Retry-After`
+    /// is the hook's to set (from `denial.retry_after`).
+    ///
+    /// ```
+    /// use actix_web::HttpResponse;
+    /// use threescale_core::{Config, DenialKind};
+    ///
+    /// let config = Config::builder().service_token("token", "42").build().unwrap();
+    /// let engine = threescale_core::ThreeScale::new(config).unwrap();
+    /// let middleware = threescale_actix::ThreeScale::new(engine).on_denied(|denial, request| {
+    ///     let body = format!(r#"{{"error":"{:?}","path":"{}"}}"#, denial.kind, request.path());
+    ///     match denial.kind {
+    ///         DenialKind::AuthMissing => HttpResponse::Unauthorized(),
+    ///         _ => HttpResponse::Forbidden(),
+    ///     }
+    ///     .content_type("application/json")
+    ///     .body(body)
+    /// });
+    /// let _app = actix_web::App::new().wrap(middleware);
+    /// ```
+    pub fn on_denied(
+        mut self,
+        render: impl Fn(&Denial, &HttpRequest) -> HttpResponse + Send + Sync + 'static,
+    ) -> Self {
+        self.on_denied = Some(Arc::new(render));
+        self
     }
 }
 
@@ -85,15 +136,25 @@ where
         ready(Ok(ThreeScaleMiddleware {
             service: Rc::new(service),
             engine: self.engine.clone(),
+            on_denied: self.on_denied.clone(),
         }))
     }
 }
 
 /// The middleware service made by [`ThreeScale`].
-#[derive(Debug)]
 pub struct ThreeScaleMiddleware<S> {
     service: Rc<S>,
     engine: threescale_core::ThreeScale,
+    on_denied: Option<OnDenied>,
+}
+
+impl<S> std::fmt::Debug for ThreeScaleMiddleware<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ThreeScaleMiddleware")
+            .field("engine", &self.engine)
+            .field("on_denied", &self.on_denied.as_ref().map(|_| ".."))
+            .finish_non_exhaustive()
+    }
 }
 
 /// A [`RequestView`] over an actix `ServiceRequest`.
@@ -129,24 +190,33 @@ where
     fn call(&self, request: ServiceRequest) -> Self::Future {
         let service = Rc::clone(&self.service);
         let engine = self.engine.clone();
+        let on_denied = self.on_denied.clone();
         let step = engine.begin(&ActixRequestView(&request));
         Box::pin(async move {
             let outcome = match step {
                 Step::Done(outcome) => outcome,
                 Step::Pending(pending) => pending.run().await,
             };
-            match outcome.decision {
-                Decision::Allow(context) => {
-                    request.extensions_mut().insert(*context);
+            match engine.action(outcome) {
+                Action::Forward { context, headers } => {
+                    if let Some(context) = context {
+                        request.extensions_mut().insert(*context);
+                    }
                     let mut response = service.call(request).await?;
-                    copy_headers(response.headers_mut(), outcome.headers);
+                    copy_headers(response.headers_mut(), headers);
                     Ok(response.map_into_left_body())
                 }
-                Decision::Bypass => Ok(service.call(request).await?.map_into_left_body()),
-                Decision::Deny(denial) => {
-                    let error = engine.error_response(&denial);
-                    let mut response = error_response(error);
-                    copy_headers(response.headers_mut(), outcome.headers);
+                Action::Respond {
+                    denial,
+                    response,
+                    headers,
+                } => {
+                    let mut response = match &on_denied {
+                        Some(render) => render(&denial, request.request()),
+                        None => error_response(response),
+                    };
+                    copy_headers(response.headers_mut(), headers);
+                    response.extensions_mut().insert(denial);
                     Ok(request.into_response(response).map_into_right_body())
                 }
             }
@@ -154,15 +224,29 @@ where
     }
 }
 
+/// Adds the engine's headers, each replacing a header of the same name (the
+/// core's headers are `http` 1 types, actix-web's `http` 0.2: copied by bytes).
 fn copy_headers(out: &mut actix_web::http::header::HeaderMap, headers: http::HeaderMap) {
+    let mut last = None;
     for (name, value) in headers {
-        if let Some(name) = name
-            && let (Ok(name), Ok(value)) = (
-                HeaderName::from_bytes(name.as_str().as_bytes()),
-                HeaderValue::from_bytes(value.as_bytes()),
-            )
-        {
-            out.insert(name, value);
+        let Ok(value) = HeaderValue::from_bytes(value.as_bytes()) else {
+            continue;
+        };
+        match name {
+            Some(name) => {
+                if let Ok(name) = HeaderName::from_bytes(name.as_str().as_bytes()) {
+                    out.insert(name.clone(), value);
+                    last = Some(name);
+                } else {
+                    last = None;
+                }
+            }
+            // Further values of the header just named.
+            None => {
+                if let Some(name) = &last {
+                    out.append(name.clone(), value);
+                }
+            }
         }
     }
 }

@@ -8,6 +8,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod action;
 pub mod backend;
 pub mod cache;
 pub mod config;
@@ -23,6 +24,7 @@ pub mod secret;
 pub mod usage;
 pub mod xml;
 
+pub use action::Action;
 pub use backend::{
     AppCredentials, AuthRequest, AuthResponse, BackendClient, BackendClientBuilder, BackendError,
     Extensions, LimitHeaders, ProviderAuth, Redirect, ReportAccepted, Transaction,

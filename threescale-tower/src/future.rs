@@ -4,27 +4,27 @@ use std::task::{Context, Poll, ready};
 
 use http::{HeaderMap, Request, Response};
 use pin_project_lite::pin_project;
-use threescale_core::{Decision, ErrorResponse, Outcome, ThreeScale};
+use threescale_core::{Action, Denial, ErrorResponse, Outcome, ThreeScale, action::merge_headers};
 use tower_service::Service;
 
-use crate::ResponseBody;
+use crate::{Configured, OnDenied, ResponseBody};
 
 type CheckFuture = Pin<Box<dyn Future<Output = Outcome> + Send>>;
 
 pin_project! {
     /// The response future of [`ThreeScaleService`](crate::ThreeScaleService).
-    pub struct ResponseFuture<S, ReqBody>
+    pub struct ResponseFuture<S, ReqBody, D = Configured>
     where
         S: Service<Request<ReqBody>>,
     {
         #[pin]
-        state: State<S, ReqBody>,
+        state: State<S, ReqBody, D>,
     }
 }
 
 pin_project! {
     #[project = StateProj]
-    enum State<S, ReqBody>
+    enum State<S, ReqBody, D>
     where
         S: Service<Request<ReqBody>>,
     {
@@ -33,6 +33,7 @@ pin_project! {
             request: Option<Request<ReqBody>>,
             service: Option<S>,
             engine: ThreeScale,
+            on_denied: D,
         },
         Inner {
             #[pin]
@@ -40,34 +41,35 @@ pin_project! {
             headers: HeaderMap,
         },
         Denied {
-            response: Option<(ErrorResponse, HeaderMap)>,
+            response: Option<Denied<S::Response>>,
         },
     }
 }
 
-impl<S, ReqBody> ResponseFuture<S, ReqBody>
+/// A denied request's answer, before its body is wrapped.
+// `R` is a whole `http::Response`, about as large as the other variant.
+#[allow(clippy::large_enum_variant)]
+enum Denied<R> {
+    /// The configured response, with the engine's headers and the denial still to add.
+    Configured {
+        response: ErrorResponse,
+        headers: HeaderMap,
+        denial: Denial,
+    },
+    /// The user's response, complete.
+    Rendered(R),
+}
+
+impl<S, ReqBody, D> ResponseFuture<S, ReqBody, D>
 where
     S: Service<Request<ReqBody>>,
 {
-    pub(crate) fn inner(future: S::Future, headers: HeaderMap) -> Self {
-        ResponseFuture {
-            state: State::Inner { future, headers },
-        }
-    }
-
-    pub(crate) fn denied(response: ErrorResponse, headers: HeaderMap) -> Self {
-        ResponseFuture {
-            state: State::Denied {
-                response: Some((response, headers)),
-            },
-        }
-    }
-
     pub(crate) fn checking(
         check: CheckFuture,
         request: Request<ReqBody>,
         service: S,
         engine: ThreeScale,
+        on_denied: D,
     ) -> Self {
         ResponseFuture {
             state: State::Checking {
@@ -75,14 +77,82 @@ where
                 request: Some(request),
                 service: Some(service),
                 engine,
+                on_denied,
             },
         }
     }
 }
 
-impl<S, ReqBody, ResBody> Future for ResponseFuture<S, ReqBody>
+impl<S, ReqBody, D, ResBody> ResponseFuture<S, ReqBody, D>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    D: OnDenied<ResBody>,
+{
+    /// The future once the engine has decided: `service` (made ready) is
+    /// called, or the denial is rendered.
+    pub(crate) fn decided(
+        action: Action,
+        request: Request<ReqBody>,
+        service: &mut S,
+        on_denied: &D,
+    ) -> Self {
+        ResponseFuture {
+            state: next_state(action, request, service, on_denied),
+        }
+    }
+}
+
+/// What the adapter does with an [`Action`], in one place for both the
+/// immediate and the backend-checked path.
+fn next_state<S, ReqBody, D, ResBody>(
+    action: Action,
+    mut request: Request<ReqBody>,
+    service: &mut S,
+    on_denied: &D,
+) -> State<S, ReqBody, D>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    D: OnDenied<ResBody>,
+{
+    match action {
+        Action::Forward { context, headers } => {
+            if let Some(context) = context {
+                request.extensions_mut().insert(*context);
+            }
+            State::Inner {
+                future: service.call(request),
+                headers,
+            }
+        }
+        Action::Respond {
+            denial,
+            response,
+            headers,
+        } => {
+            let (parts, _body) = request.into_parts();
+            let denied = match on_denied.render(&denial, &parts) {
+                Some(mut rendered) => {
+                    merge_headers(rendered.headers_mut(), headers);
+                    rendered.extensions_mut().insert(denial);
+                    Denied::Rendered(rendered)
+                }
+                None => Denied::Configured {
+                    response,
+                    headers,
+                    denial,
+                },
+            };
+            State::Denied {
+                response: Some(denied),
+            }
+        }
+    }
+}
+
+impl<S, ReqBody, D, ResBody> Future for ResponseFuture<S, ReqBody, D>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    D: OnDenied<ResBody>,
 {
     type Output = Result<Response<ResponseBody<ResBody>>, S::Error>;
 
@@ -95,52 +165,47 @@ where
                     request,
                     service,
                     engine,
+                    on_denied,
                 } => {
                     let outcome = ready!(check.as_mut().poll(cx));
-                    let (Some(mut request), Some(mut service)) = (request.take(), service.take())
+                    let (Some(request), Some(mut service)) = (request.take(), service.take())
                     else {
                         panic!("ResponseFuture polled after completion");
                     };
-                    let next = match outcome.decision {
-                        Decision::Allow(context) => {
-                            request.extensions_mut().insert(*context);
-                            State::Inner {
-                                future: service.call(request),
-                                headers: outcome.headers,
-                            }
-                        }
-                        Decision::Bypass => State::Inner {
-                            future: service.call(request),
-                            headers: outcome.headers,
-                        },
-                        Decision::Deny(denial) => State::Denied {
-                            response: Some((engine.error_response(&denial), outcome.headers)),
-                        },
-                    };
+                    let next = next_state(engine.action(outcome), request, &mut service, on_denied);
                     this.state.set(next);
                 }
                 StateProj::Inner { future, headers } => {
                     let response = ready!(future.poll(cx))?;
                     let (mut parts, body) = response.into_parts();
-                    for (name, value) in headers.drain() {
-                        if let Some(name) = name {
-                            parts.headers.insert(name, value);
-                        }
-                    }
+                    merge_headers(&mut parts.headers, std::mem::take(headers));
                     return Poll::Ready(Ok(Response::from_parts(parts, ResponseBody::inner(body))));
                 }
                 StateProj::Denied { response } => {
-                    let (error, headers) = response
+                    let response = match response
                         .take()
-                        .expect("ResponseFuture polled after completion");
-                    return Poll::Ready(Ok(error_response(error, headers)));
+                        .expect("ResponseFuture polled after completion")
+                    {
+                        Denied::Rendered(rendered) => rendered.map(ResponseBody::inner),
+                        Denied::Configured {
+                            response,
+                            headers,
+                            denial,
+                        } => configured_response(response, headers, denial),
+                    };
+                    return Poll::Ready(Ok(response));
                 }
             }
         }
     }
 }
 
-fn error_response<B>(error: ErrorResponse, headers: HeaderMap) -> Response<ResponseBody<B>> {
+/// The configured error response, with the engine's headers and the denial.
+fn configured_response<B>(
+    error: ErrorResponse,
+    headers: HeaderMap,
+    denial: Denial,
+) -> Response<ResponseBody<B>> {
     let mut response = Response::new(ResponseBody::full(error.body));
     *response.status_mut() = error.status;
     let out = response.headers_mut();
@@ -148,10 +213,7 @@ fn error_response<B>(error: ErrorResponse, headers: HeaderMap) -> Response<Respo
     for (name, value) in error.headers {
         out.insert(name, value);
     }
-    for (name, value) in headers {
-        if let Some(name) = name {
-            out.insert(name, value);
-        }
-    }
+    merge_headers(out, headers);
+    response.extensions_mut().insert(denial);
     response
 }

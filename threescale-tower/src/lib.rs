@@ -26,6 +26,7 @@
 #![warn(missing_docs)]
 
 mod body;
+mod denied;
 mod future;
 mod layer;
 mod service;
@@ -34,9 +35,12 @@ mod service;
 mod extract;
 
 pub use body::ResponseBody;
+pub use denied::{Configured, OnDenied, OnDeniedFn};
 #[cfg(feature = "axum")]
 pub use extract::{Auth, AuthRejection};
 pub use future::ResponseFuture;
 pub use layer::ThreeScaleLayer;
-pub use service::{HttpRequestView, ThreeScaleService};
-pub use threescale_core::AuthContext;
+#[allow(deprecated)]
+pub use service::HttpRequestView;
+pub use service::ThreeScaleService;
+pub use threescale_core::{AuthContext, Denial, DenialKind};
