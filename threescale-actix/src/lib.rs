@@ -28,7 +28,42 @@
 //! `web::ReqData<AuthContext>`); denied requests get the configured error
 //! response, as an `EitherBody` right side, or the response of the user's
 //! hook ([`ThreeScale::on_denied`]). Either way the [`Denial`] is in the
-//! response's extensions, for outer middleware to see.
+//! response's extensions, for outer middleware to see, and the response gets
+//! the engine's rate-limit (and, on request, debug) headers.
+//!
+//! ```
+//! use actix_web::{App, HttpResponse, http::StatusCode, test, web};
+//! use threescale_core::{Config, Denial};
+//!
+//! # actix_web::rt::System::new().block_on(async {
+//! let config = Config::builder()
+//!     .service_token("token", "42")
+//!     .rule("GET", "/orders/{id}", "hits", 1)
+//!     .build()
+//!     .unwrap();
+//! let engine = threescale_core::ThreeScale::new(config).unwrap();
+//! let middleware = threescale_actix::ThreeScale::new(engine).on_denied(|denial, request| {
+//!     HttpResponse::Unauthorized()
+//!         .content_type("application/json")
+//!         .body(format!(r#"{{"error":"{:?}","path":"{}"}}"#, denial.kind, request.path()))
+//! });
+//! let app = test::init_service(
+//!     App::new()
+//!         .wrap(middleware)
+//!         .route("/orders/{id}", web::get().to(|| async { "order" })),
+//! )
+//! .await;
+//!
+//! // No credentials: decided at once, without asking the backend.
+//! let request = test::TestRequest::get().uri("/orders/7").to_request();
+//! let response = test::call_service(&app, request).await;
+//! assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+//! let kind = response.response().extensions().get::<Denial>().map(|d| d.kind);
+//! assert_eq!(kind, Some(threescale_core::DenialKind::AuthMissing));
+//! let body = test::read_body(response).await;
+//! assert_eq!(&body[..], br#"{"error":"AuthMissing","path":"/orders/7"}"#);
+//! # });
+//! ```
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
