@@ -168,3 +168,134 @@ impl<B> RequestView for http::Request<B> {
         self.headers().get(name).and_then(|v| v.to_str().ok())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use http::{HeaderValue, StatusCode};
+
+    use super::*;
+    use crate::{Config, DenialKind, ErrorResponse, Usage};
+
+    fn engine() -> ThreeScale {
+        let config = Config::builder()
+            .service_token("token", "42")
+            .error_response(
+                DenialKind::AuthFailed,
+                ErrorResponse::new(StatusCode::FORBIDDEN, "go away").content_type("text/x-test"),
+            )
+            .build()
+            .unwrap();
+        ThreeScale::new(config).unwrap()
+    }
+
+    fn headers(name: &'static str, value: &'static str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(name, HeaderValue::from_static(value));
+        headers
+    }
+
+    fn context() -> AuthContext {
+        AuthContext {
+            service_id: "42".into(),
+            app_id: None,
+            user_key: true,
+            plan: Some("basic".into()),
+            usage: Usage::hits(),
+            matched_rules: vec![0],
+            usage_reports: Vec::new(),
+            rate_limit: None,
+            degraded: false,
+        }
+    }
+
+    #[test]
+    fn allow_forwards_with_the_context_and_headers() {
+        let outcome = Outcome {
+            decision: Decision::Allow(Box::new(context())),
+            headers: headers("ratelimit-remaining", "4"),
+        };
+        match engine().action(outcome) {
+            Action::Forward { context, headers } => {
+                assert_eq!(
+                    context.as_deref().and_then(|c| c.plan.as_deref()),
+                    Some("basic")
+                );
+                assert_eq!(headers["ratelimit-remaining"], "4");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn bypass_forwards_without_a_context() {
+        let outcome = Outcome {
+            decision: Decision::Bypass,
+            headers: HeaderMap::new(),
+        };
+        let action = engine().action(outcome);
+        assert!(action.is_forward());
+        assert!(matches!(action, Action::Forward { context: None, .. }));
+    }
+
+    #[test]
+    fn deny_responds_with_the_configured_response() {
+        let denial = Denial::new(DenialKind::AuthFailed).with_reason("user_key_invalid");
+        let outcome = Outcome {
+            decision: Decision::Deny(denial.clone()),
+            headers: headers("x-3scale-service-id", "42"),
+        };
+        match engine().action(outcome) {
+            Action::Respond {
+                denial: got,
+                response,
+                headers,
+            } => {
+                assert_eq!(got, denial);
+                assert_eq!(response.status, StatusCode::FORBIDDEN);
+                assert_eq!(&response.body[..], b"go away");
+                assert_eq!(response.content_type, "text/x-test");
+                assert_eq!(headers["x-3scale-service-id"], "42");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn limits_exceeded_responds_with_retry_after() {
+        let mut denial = Denial::new(DenialKind::LimitsExceeded);
+        denial.retry_after = Some(17);
+        let outcome = Outcome {
+            decision: Decision::Deny(denial),
+            headers: HeaderMap::new(),
+        };
+        let Action::Respond { response, .. } = engine().action(outcome) else {
+            panic!("a denial responds");
+        };
+        assert_eq!(response.status, StatusCode::TOO_MANY_REQUESTS);
+        assert!(
+            response
+                .headers
+                .iter()
+                .any(|(name, value)| name == http::header::RETRY_AFTER && value == "17")
+        );
+    }
+
+    #[test]
+    fn merging_replaces_same_names_and_keeps_the_rest() {
+        let mut target = HeaderMap::new();
+        target.append("x-inner", HeaderValue::from_static("a"));
+        target.append("x-inner", HeaderValue::from_static("b"));
+        target.insert("ratelimit-limit", HeaderValue::from_static("inner"));
+        let mut extra = HeaderMap::new();
+        extra.insert("ratelimit-limit", HeaderValue::from_static("5"));
+        extra.append("x-multi", HeaderValue::from_static("1"));
+        extra.append("x-multi", HeaderValue::from_static("2"));
+        merge_headers(&mut target, extra);
+        let inner: Vec<_> = target.get_all("x-inner").iter().collect();
+        assert_eq!(inner, ["a", "b"]);
+        let limit: Vec<_> = target.get_all("ratelimit-limit").iter().collect();
+        assert_eq!(limit, ["5"]);
+        let multi: Vec<_> = target.get_all("x-multi").iter().collect();
+        assert_eq!(multi, ["1", "2"]);
+    }
+}
