@@ -195,8 +195,7 @@ struct Raw {
 /// Sends `GET <target>` exactly as written, on its own connection.
 async fn raw_get(base_url: &str, target: &str, headers: &[(&str, &str)]) -> Raw {
     let addr = base_url.trim_start_matches("http://").to_string();
-    let mut request =
-        format!("GET {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    let mut request = format!("GET {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (name, value) in headers {
         request.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -219,7 +218,11 @@ async fn raw_get(base_url: &str, target: &str, headers: &[(&str, &str)]) -> Raw 
         let chunked = head
             .to_ascii_lowercase()
             .contains("transfer-encoding: chunked");
-        let body = if chunked { dechunk(body) } else { body.to_string() };
+        let body = if chunked {
+            dechunk(body)
+        } else {
+            body.to_string()
+        };
         Raw {
             status,
             head: head.to_string(),
@@ -370,7 +373,11 @@ async fn credentials_with_control_characters_are_refused_without_a_backend_call(
                 let seen = raw_get(&app.url, &format!("/orders/1?user_key={key}"), &[]).await;
                 assert_eq!(seen.status, 403, "{adapter:?} {name} {key}: {}", seen.head);
                 assert_eq!(app.reached(), 0, "{adapter:?} {name} {key}");
-                assert_eq!(auth_calls(&emu).await, calls_before, "{adapter:?} {name} {key}");
+                assert_eq!(
+                    auth_calls(&emu).await,
+                    calls_before,
+                    "{adapter:?} {name} {key}"
+                );
             }
             // The same key without the control character works.
             let seen = raw_get(&app.url, "/orders/1?user_key=uk-basic", &[]).await;
@@ -401,7 +408,11 @@ async fn a_call_too_large_to_send_is_the_request_s_fault_not_an_outage() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backend_4xx_answers_are_refusals_whatever_their_body() {
     for (status, content_type, body) in [
-        (414, "text/html", "<html><body>414 Request-URI Too Large</body></html>"),
+        (
+            414,
+            "text/html",
+            "<html><body>414 Request-URI Too Large</body></html>",
+        ),
         (431, "text/plain", ""),
         (400, "text/plain", "Bad Request"),
         (
@@ -424,9 +435,16 @@ async fn backend_4xx_answers_are_refusals_whatever_their_body() {
                 let app = serve_routes(adapter, engine.clone());
                 let before = received.load(Ordering::SeqCst);
                 let seen = raw_get(&app.url, "/orders/1?user_key=uk-basic", &[]).await;
-                assert_eq!(seen.status, 403, "{adapter:?} {name} {status}: {}", seen.head);
+                assert_eq!(
+                    seen.status, 403,
+                    "{adapter:?} {name} {status}: {}",
+                    seen.head
+                );
                 assert_eq!(app.reached(), 0, "{adapter:?} {name} {status}");
-                assert!(received.load(Ordering::SeqCst) > before, "asked the backend");
+                assert!(
+                    received.load(Ordering::SeqCst) > before,
+                    "asked the backend"
+                );
                 assert_eq!(engine.stats().degraded, 0, "{adapter:?} {name} {status}");
                 assert_eq!(engine.stats().backend_failures, 0, "{adapter:?} {name}");
             }
@@ -479,7 +497,9 @@ async fn bypass_paths_match_whole_segments_only() {
         assert_eq!(seen.body, "ok");
     }
     assert_eq!(
-        usage(&emu, "1001", ("user_key", "uk-basic")).await.get("hits"),
+        usage(&emu, "1001", ("user_key", "uk-basic"))
+            .await
+            .get("hits"),
         Some(&2),
         "one hit per adapter for /healthcare/42"
     );
@@ -525,11 +545,17 @@ async fn ambiguous_paths_are_refused_before_any_backend_call() {
                 assert_eq!(seen.status, 400, "{adapter:?} {name} {path}: {}", seen.head);
                 assert_eq!(seen.body, "Bad request", "{adapter:?} {name} {path}");
                 assert!(
-                    seen.head.to_ascii_lowercase().contains("content-type: text/plain"),
+                    seen.head
+                        .to_ascii_lowercase()
+                        .contains("content-type: text/plain"),
                     "{adapter:?} {name} {path}: {}",
                     seen.head
                 );
-                assert_eq!(app.reached(), 0, "{adapter:?} {name} {path}: handler reached");
+                assert_eq!(
+                    app.reached(),
+                    0,
+                    "{adapter:?} {name} {path}: handler reached"
+                );
                 assert_eq!(
                     auth_calls(&emu).await,
                     calls_before,
@@ -540,7 +566,9 @@ async fn ambiguous_paths_are_refused_before_any_backend_call() {
         }
     }
     assert!(
-        usage(&emu, "1001", ("user_key", "uk-basic")).await.is_empty(),
+        usage(&emu, "1001", ("user_key", "uk-basic"))
+            .await
+            .is_empty(),
         "nothing counted"
     );
 }
@@ -561,7 +589,11 @@ async fn the_metric_counted_is_the_one_of_the_route_served() {
         }
         let after = usage(&emu, "1001", ("user_key", "uk-basic")).await;
         let orders = |u: &std::collections::BTreeMap<String, u64>| *u.get("orders").unwrap_or(&0);
-        assert_eq!(orders(&after) - orders(&before), 15, "{adapter:?}: 3 × orders 5");
+        assert_eq!(
+            orders(&after) - orders(&before),
+            15,
+            "{adapter:?}: 3 × orders 5"
+        );
         assert_eq!(app.reached(), 3, "{adapter:?}");
     }
 }
@@ -594,7 +626,9 @@ async fn a_query_is_read_whole_or_refused() {
         assert_eq!(app.reached(), 1, "{adapter:?}");
     }
     assert_eq!(
-        usage(&emu, "1001", ("user_key", "uk-basic")).await.get("search"),
+        usage(&emu, "1001", ("user_key", "uk-basic"))
+            .await
+            .get("search"),
         Some(&2)
     );
 }
@@ -614,7 +648,11 @@ async fn debug_headers_need_the_exact_token() {
         for guess in ["tok-100", "tok-1000", "tok-10011", "TOK-1001", "", "x"] {
             let seen = send(&client, "GET", &url, &[("X-3scale-Debug", guess)]).await;
             assert_eq!(seen.status, 200, "{adapter:?} {guess:?}");
-            assert_eq!(seen.header("x-3scale-credentials"), None, "{adapter:?} {guess:?}");
+            assert_eq!(
+                seen.header("x-3scale-credentials"),
+                None,
+                "{adapter:?} {guess:?}"
+            );
         }
         let seen = send(&client, "GET", &url, &[("X-3scale-Debug", "tok-1001")]).await;
         assert_eq!(
@@ -792,7 +830,11 @@ async fn lowered_limits_apply_to_keys_and_tokens() {
         "{:?}",
         outcome.decision
     );
-    assert_eq!(verified.load(Ordering::SeqCst), 0, "the verifier never saw it");
+    assert_eq!(
+        verified.load(Ordering::SeqCst),
+        0,
+        "the verifier never saw it"
+    );
     assert_eq!(auth_calls(&emu).await, 0);
 
     let emu = emulator().await;
@@ -803,7 +845,9 @@ async fn lowered_limits_apply_to_keys_and_tokens() {
             .unwrap(),
     )
     .unwrap();
-    let outcome = engine.check(&SimpleRequest::get("/?user_key=uk-basic")).await;
+    let outcome = engine
+        .check(&SimpleRequest::get("/?user_key=uk-basic"))
+        .await;
     assert!(matches!(&outcome.decision, Decision::Deny(d) if d.kind == DenialKind::AuthFailed));
     assert_eq!(auth_calls(&emu).await, 0);
 }
@@ -845,7 +889,9 @@ async fn the_normalise_policy_keeps_the_gateway_s_matching_and_the_400_is_config
         assert!(seen.head.to_ascii_lowercase().contains("application/json"));
     }
     assert_eq!(
-        usage(&emu, "1001", ("user_key", "uk-basic")).await.get("orders"),
+        usage(&emu, "1001", ("user_key", "uk-basic"))
+            .await
+            .get("orders"),
         Some(&10),
         "/health/../orders/1 counted as orders on each adapter"
     );

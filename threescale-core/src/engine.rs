@@ -741,3 +741,26 @@ fn reason_code(reason: &str) -> String {
     };
     code.to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::constant_time_eq;
+
+    #[test]
+    fn constant_time_eq_is_equality() {
+        assert!(constant_time_eq("tok-1001", "tok-1001"));
+        for given in [
+            "",
+            "tok-100",
+            "tok-10011",
+            "tok-1002",
+            "TOK-1001",
+            "uok-1001",
+        ] {
+            assert!(!constant_time_eq(given, "tok-1001"), "{given}");
+        }
+        assert!(constant_time_eq("", ""));
+        // A byte equal to the complement of the secret's is no match either.
+        assert!(!constant_time_eq("a", "a\u{9e}"));
+    }
+}

@@ -248,10 +248,16 @@ mod tests {
         let mut s = Secrets::new();
         s.add("-x=");
         assert_eq!(s.redact("a-x=b"), "a***b");
-        assert_eq!(excerpt(b"user_key_invalid", 0, &Secrets::new()), "user_key_invalid");
+        assert_eq!(
+            excerpt(b"user_key_invalid", 0, &Secrets::new()),
+            "user_key_invalid"
+        );
         let mut s = Secrets::new();
         s.add("e");
-        assert_eq!(excerpt(b"user_key_invalid e", 4, &s), "user_key_invalid ***");
+        assert_eq!(
+            excerpt(b"user_key_invalid e", 4, &s),
+            "user_key_invalid ***"
+        );
     }
 
     #[test]
