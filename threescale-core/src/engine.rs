@@ -760,7 +760,7 @@ mod tests {
             assert!(!constant_time_eq(given, "tok-1001"), "{given}");
         }
         assert!(constant_time_eq("", ""));
-        // A byte equal to the complement of the secret's is no match either.
+        // The given value, a prefix of the secret, is no match.
         assert!(!constant_time_eq("a", "a\u{9e}"));
     }
 }
