@@ -461,8 +461,8 @@ async fn fetch(
                 }
             }
         }
-        Err(BackendError::Api { code, .. }) => Entry::Denied {
-            denial: Denial::new(DenialKind::AuthFailed).with_reason(code),
+        Err(error) if !BackendError::is_outage(&error) => Entry::Denied {
+            denial: crate::engine::refusal(&error),
             expires: now + settings.negative_ttl,
         },
         Err(error) => {

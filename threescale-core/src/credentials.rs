@@ -149,6 +149,16 @@ impl CredentialsLocation {
     }
 }
 
+/// Credentials found in a request.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum RequestCredentials {
+    /// A user key, or an app id with its key (backend_version 1 and 2).
+    App(AppCredentials),
+    /// An OAuth/OIDC access token (backend_version oauth), still to be resolved
+    /// into the application's (client's) id.
+    AccessToken(Secret),
+}
+
 /// A parameter name with its header spellings precomputed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct ParamName {
@@ -234,15 +244,40 @@ impl CredentialsConfig {
         (&self.user_key.name, &self.app_id.name, &self.app_key.name)
     }
 
-    /// Finds the credentials `version` needs; `None` if any part is missing.
-    /// For [`BackendVersion::OAuth`] the result is `AppCredentials::AppId` holding
-    /// the access token as `app_id`, to be resolved by a token verifier.
+    /// Finds the application credentials `version` needs; `None` if any part
+    /// is missing, and for [`BackendVersion::OAuth`], whose access token is not
+    /// application credentials until a token verifier resolves it (use
+    /// [`CredentialsConfig::find`]).
     pub fn extract(
         &self,
         version: BackendVersion,
         request: &impl RequestView,
     ) -> Option<AppCredentials> {
-        match version {
+        match self.find(version, request)? {
+            RequestCredentials::App(credentials) => Some(credentials),
+            RequestCredentials::AccessToken(_) => None,
+        }
+    }
+
+    /// Finds the credentials `version` needs; `None` if any part is missing.
+    /// For [`BackendVersion::OAuth`] the result is the access token, held as a
+    /// [`Secret`], to be resolved into an app id by a token verifier.
+    ///
+    /// ```
+    /// use threescale_core::{BackendVersion, CredentialsConfig, SimpleRequest};
+    /// use threescale_core::credentials::RequestCredentials;
+    /// let req = SimpleRequest::get("/").header("Authorization", "Bearer t0ken");
+    /// let found = CredentialsConfig::default().find(BackendVersion::OAuth, &req);
+    /// let Some(RequestCredentials::AccessToken(token)) = found else { panic!() };
+    /// assert_eq!(token.expose(), "t0ken");
+    /// assert!(!format!("{token:?}").contains("t0ken"));
+    /// ```
+    pub fn find(
+        &self,
+        version: BackendVersion,
+        request: &impl RequestView,
+    ) -> Option<RequestCredentials> {
+        let app = match version {
             BackendVersion::UserKey => {
                 let key = match self.location {
                     CredentialsLocation::Authorization => {
@@ -294,12 +329,10 @@ impl CredentialsConfig {
                         AuthHeader::Basic { .. } => None,
                     }
                 })?;
-                Some(AppCredentials::AppId {
-                    app_id: token,
-                    app_key: None,
-                })
+                return Some(RequestCredentials::AccessToken(Secret::new(token)));
             }
-        }
+        };
+        app.map(RequestCredentials::App)
     }
 
     fn lookup<'r>(&self, name: &ParamName, request: &'r impl RequestView) -> Option<Cow<'r, str>> {

@@ -17,6 +17,10 @@ pub enum DenialKind {
     NoMatch,
     /// The backend could not be asked and the failure policy is closed (503).
     BackendUnavailable,
+    /// The request is ambiguous (a path servers read differently, a query
+    /// longer than the mapping rules read) and was refused before any backend
+    /// call (400).
+    BadRequest,
 }
 
 /// Rate-limit figures for the `RateLimit-*` response headers.

@@ -17,10 +17,11 @@ use crate::{
     backend::{AppCredentials, AuthRequest, AuthResponse, BackendClient, BackendError, Extensions},
     cache::{AuthCache, CacheLookup},
     config::ServiceConfig,
-    credentials::{BackendVersion, RequestView},
+    credentials::{BackendVersion, RequestCredentials, RequestView},
     headers::{self, DebugInfo},
     mapping::MatchResult,
     report::{ReportStats, Reporter, ReporterSettings},
+    request::{BypassPath, RequestPolicy, query_is_too_long},
     response::ErrorResponse,
 };
 
@@ -86,7 +87,8 @@ pub(crate) struct Inner {
     pub(crate) mode: Mode,
     pub(crate) failure_policy: FailurePolicy,
     pub(crate) rate_limit_headers: RateLimitHeaders,
-    bypass_paths: Vec<String>,
+    bypass_paths: Vec<BypassPath>,
+    request: RequestPolicy,
     timeout: std::time::Duration,
     pub(crate) service_id: Arc<str>,
     pub(crate) reporter: Reporter,
@@ -192,7 +194,12 @@ impl ThreeScale {
                 mode: config.mode,
                 failure_policy: config.failure_policy,
                 rate_limit_headers: config.rate_limit_headers,
-                bypass_paths: config.bypass_paths,
+                bypass_paths: config
+                    .bypass_paths
+                    .iter()
+                    .map(|path| BypassPath::new(path))
+                    .collect(),
+                request: config.request,
                 timeout: config.timeout,
                 service_id,
                 reporter,
@@ -292,31 +299,87 @@ impl ThreeScale {
     }
 
     /// The synchronous first step of [`ThreeScale::check`].
+    ///
+    /// In order: an ambiguous path is refused (400, unless the path policy is
+    /// `Normalise`); a bypass path is let through; a query longer than the
+    /// mapping rules read is refused (400); missing credentials are 401,
+    /// unacceptable ones (too long, control characters) 403; then the mapping
+    /// rules, the token verifier (OAuth) and the cache. Nothing before the cache
+    /// calls the backend.
     pub fn begin(&self, request: &impl RequestView) -> Step {
         let inner = &self.inner;
         let live = inner.live.load();
         let service = &live.service;
         let path = request.path();
-        if inner
-            .bypass_paths
-            .iter()
-            .any(|prefix| path.starts_with(prefix.as_str()))
-        {
-            return Step::Done(Outcome {
-                decision: Decision::Bypass,
-                headers: HeaderMap::new(),
-            });
+        if !inner.request.path_is_acceptable(path) {
+            tracing::debug!("ambiguous request path refused");
+            return Step::Done(self.deny(
+                Denial::new(DenialKind::BadRequest).with_reason("ambiguous_path"),
+                HeaderMap::new(),
+            ));
+        }
+        if !inner.bypass_paths.is_empty() {
+            let normal = crate::mapping::normalize_path(path);
+            if inner.bypass_paths.iter().any(|b| b.matches(&normal)) {
+                return Step::Done(Outcome {
+                    decision: Decision::Bypass,
+                    headers: HeaderMap::new(),
+                });
+            }
+        }
+        if request.query().is_some_and(query_is_too_long) {
+            return Step::Done(self.deny(
+                Denial::new(DenialKind::BadRequest).with_reason("too_many_query_arguments"),
+                HeaderMap::new(),
+            ));
         }
         let version = service.backend_version;
-        let Some(credentials) = service.credentials.extract(version, request) else {
+        let Some(found) = service.credentials.find(version, request) else {
             return Step::Done(self.deny(Denial::new(DenialKind::AuthMissing), HeaderMap::new()));
         };
+        let acceptable = match &found {
+            RequestCredentials::App(app) => inner.request.credentials_are_acceptable(app),
+            RequestCredentials::AccessToken(token) => {
+                inner.request.token_is_acceptable(token.expose())
+            }
+        };
+        if !acceptable {
+            return Step::Done(self.deny(
+                Denial::new(DenialKind::AuthFailed).with_reason("invalid_credentials"),
+                HeaderMap::new(),
+            ));
+        }
         let matched = service
             .mapping_rules
             .matches(request.method(), path, request.query());
         if matched.is_empty() {
             return Step::Done(self.deny(Denial::new(DenialKind::NoMatch), HeaderMap::new()));
         }
+        let credentials = match found {
+            RequestCredentials::App(app) => app,
+            RequestCredentials::AccessToken(token) => {
+                let client_id = inner
+                    .token_verifier
+                    .as_ref()
+                    .and_then(|verify| verify(token.expose()));
+                match client_id {
+                    Some(app_id) if inner.request.credential_is_acceptable(&app_id) => {
+                        AppCredentials::app_id(app_id)
+                    }
+                    _ => {
+                        if inner.token_verifier.is_none() {
+                            tracing::error!(
+                                "oauth service without a token verifier: every token is refused"
+                            );
+                        }
+                        return Step::Done(self.deny(
+                            Denial::new(DenialKind::AuthFailed).with_reason("invalid_token"),
+                            HeaderMap::new(),
+                        ));
+                    }
+                }
+            }
+        };
         let mut response_headers = HeaderMap::new();
         if debug_requested(service, request) {
             let patterns = matched
@@ -336,33 +399,6 @@ impl ThreeScale {
                 },
             );
         }
-        let credentials = if version == BackendVersion::OAuth {
-            let AppCredentials::AppId { app_id: token, .. } = &credentials else {
-                return Step::Done(
-                    self.deny(Denial::new(DenialKind::AuthFailed), response_headers),
-                );
-            };
-            let client_id = inner
-                .token_verifier
-                .as_ref()
-                .and_then(|verify| verify(token));
-            match client_id {
-                Some(app_id) => AppCredentials::app_id(app_id),
-                None => {
-                    if inner.token_verifier.is_none() {
-                        tracing::error!(
-                            "oauth service without a token verifier: every token is refused"
-                        );
-                    }
-                    return Step::Done(self.deny(
-                        Denial::new(DenialKind::AuthFailed).with_reason("invalid_token"),
-                        response_headers,
-                    ));
-                }
-            }
-        } else {
-            credentials
-        };
         if let Some(cache) = &inner.cache {
             match cache.lookup(&credentials, &matched.usage) {
                 CacheLookup::Decided(decision) => {
@@ -498,7 +534,40 @@ fn debug_requested(service: &ServiceConfig, request: &impl RequestView) -> bool 
     let secret = service.provider_auth.secret();
     request
         .header(headers::DEBUG_REQUEST)
-        .is_some_and(|value| !secret.is_empty() && value == secret.expose())
+        .is_some_and(|value| !secret.is_empty() && constant_time_eq(value, secret.expose()))
+}
+
+/// Whether `given` equals `secret`, in a time that depends on the length of
+/// `secret` only, never on where `given` first differs.
+fn constant_time_eq(given: &str, secret: &str) -> bool {
+    let (given, secret) = (given.as_bytes(), secret.as_bytes());
+    let mut diff = u8::from(given.len() != secret.len());
+    for (i, &s) in secret.iter().enumerate() {
+        let g = given.get(i).copied().unwrap_or(!s);
+        diff |= std::hint::black_box(g ^ s);
+    }
+    std::hint::black_box(diff) == 0
+}
+
+/// The denial for a backend failure the request itself caused (not an outage,
+/// see [`BackendError::is_outage`]): authentication failed, with the backend's
+/// error code as reason when it gave one.
+pub(crate) fn refusal(error: &BackendError) -> Denial {
+    let denial = Denial::new(DenialKind::AuthFailed);
+    match error {
+        BackendError::Api { status, code, .. } => {
+            tracing::debug!(%status, %code, "3scale backend refused the request");
+            denial.with_reason(code.clone())
+        }
+        BackendError::Request(reason) => {
+            tracing::debug!(%reason, "3scale backend call refused before sending");
+            denial.with_reason("request_too_large")
+        }
+        error => {
+            tracing::debug!(%error, "3scale backend call failed because of the request");
+            denial
+        }
+    }
 }
 
 /// An allowed request's details, before it becomes an [`AuthContext`].
@@ -584,10 +653,7 @@ impl ThreeScale {
     /// A backend call failed: apply the failure policy (no cached entry to fall back on).
     pub(crate) fn backend_trouble(&self, error: BackendError) -> Verdict {
         match error {
-            BackendError::Api { status, code, .. } => {
-                tracing::debug!(%status, %code, "3scale backend refused the request");
-                Verdict::Deny(Denial::new(DenialKind::AuthFailed).with_reason(code))
-            }
+            error if !error.is_outage() => Verdict::Deny(refusal(&error)),
             error => {
                 self.inner.backend_failures.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(%error, policy = ?self.inner.failure_policy, "3scale backend unavailable");
@@ -674,4 +740,27 @@ fn reason_code(reason: &str) -> String {
         _ => "denied",
     };
     code.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::constant_time_eq;
+
+    #[test]
+    fn constant_time_eq_is_equality() {
+        assert!(constant_time_eq("tok-1001", "tok-1001"));
+        for given in [
+            "",
+            "tok-100",
+            "tok-10011",
+            "tok-1002",
+            "TOK-1001",
+            "uok-1001",
+        ] {
+            assert!(!constant_time_eq(given, "tok-1001"), "{given}");
+        }
+        assert!(constant_time_eq("", ""));
+        // The given value, a prefix of the secret, is no match.
+        assert!(!constant_time_eq("a", "a\u{9e}"));
+    }
 }

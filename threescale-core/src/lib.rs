@@ -19,6 +19,7 @@ pub mod headers;
 pub mod mapping;
 pub mod openapi;
 pub mod report;
+pub mod request;
 pub mod response;
 pub mod secret;
 pub mod usage;
@@ -34,11 +35,13 @@ pub use config::{
     RateLimitHeaders, ServiceConfig,
 };
 pub use credentials::{
-    BackendVersion, CredentialsConfig, CredentialsLocation, RequestView, SimpleRequest,
+    BackendVersion, CredentialsConfig, CredentialsLocation, RequestCredentials, RequestView,
+    SimpleRequest,
 };
 pub use decision::{AuthContext, Decision, Denial, DenialKind, RateLimit};
 pub use engine::{EngineStats, Outcome, PendingCheck, StartError, Step, ThreeScale, TokenVerifier};
 pub use mapping::{MappingError, MappingRule, MappingRules, MatchResult};
+pub use request::{PathPolicy, RequestPolicy};
 pub use response::{ErrorResponse, ErrorResponses};
 pub use secret::Secret;
 pub use usage::{Usage, UsageValue};

@@ -79,6 +79,8 @@ pub struct ErrorResponses {
     pub no_match: ErrorResponse,
     /// 503 `Service temporarily unavailable`.
     pub backend_unavailable: ErrorResponse,
+    /// 400 `Bad request`.
+    pub bad_request: ErrorResponse,
 }
 
 impl Default for ErrorResponses {
@@ -95,6 +97,7 @@ impl Default for ErrorResponses {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Service temporarily unavailable",
             ),
+            bad_request: ErrorResponse::new(StatusCode::BAD_REQUEST, "Bad request"),
         }
     }
 }
@@ -108,6 +111,7 @@ impl ErrorResponses {
             DenialKind::LimitsExceeded => &self.limits_exceeded,
             DenialKind::NoMatch => &self.no_match,
             DenialKind::BackendUnavailable => &self.backend_unavailable,
+            DenialKind::BadRequest => &self.bad_request,
         }
     }
 
@@ -119,6 +123,7 @@ impl ErrorResponses {
             DenialKind::LimitsExceeded => &mut self.limits_exceeded,
             DenialKind::NoMatch => &mut self.no_match,
             DenialKind::BackendUnavailable => &mut self.backend_unavailable,
+            DenialKind::BadRequest => &mut self.bad_request,
         }
     }
 

@@ -182,6 +182,11 @@ impl Inner {
     ) -> BackendError {
         // reqwest puts the URL, query string and all, into its messages.
         let err = err.without_url();
+        if err.is_builder() {
+            // Never sent: the request could not be built (e.g. a URI longer
+            // than an HTTP request may carry). The request's fault, not an outage.
+            return BackendError::Request(secrets().redact_owned(err.to_string()));
+        }
         if err.is_timeout() {
             return BackendError::Timeout(if err.is_connect() {
                 self.connect_timeout

@@ -390,7 +390,9 @@ impl AuthResponse {
 ///     message: r#"user key "***" is invalid"#.into(),
 /// };
 /// assert!(!err.is_unavailable());
-/// assert!(BackendError::Timeout(std::time::Duration::from_secs(5)).is_unavailable());
+/// assert!(!err.is_outage());
+/// assert!(BackendError::Timeout(std::time::Duration::from_secs(5)).is_outage());
+/// assert!(!BackendError::Request("URI too long".into()).is_outage());
 /// ```
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
@@ -435,13 +437,32 @@ pub enum BackendError {
     /// A client built with an invalid setting (e.g. a bad URL).
     #[error("invalid client configuration: {0}")]
     Config(String),
+    /// The call could not be sent as built from the request (e.g. a URI too
+    /// long to send): the request's fault, never an outage.
+    #[error("backend call refused before sending: {0}")]
+    Request(String),
 }
 
 impl BackendError {
-    /// Whether the backend is unavailable (transport, timeout, 5xx, malformed
-    /// answer), as opposed to having answered.
+    /// Whether the backend is unavailable: the one place that tells an outage
+    /// (transport failure, timeout, 5xx, malformed or unexpected answer), which
+    /// a failure policy or outage behaviour may ride out, from a failure the
+    /// request itself caused (any 4xx answer, `<error>` document or not; a call
+    /// too large to send), which must be treated as a refusal.
+    pub fn is_outage(&self) -> bool {
+        match self {
+            BackendError::Transport(_)
+            | BackendError::Timeout(_)
+            | BackendError::Server { .. }
+            | BackendError::MalformedXml(_)
+            | BackendError::UnexpectedStatus { .. } => true,
+            BackendError::Api { .. } | BackendError::Config(_) | BackendError::Request(_) => false,
+        }
+    }
+
+    /// Same as [`BackendError::is_outage`].
     pub fn is_unavailable(&self) -> bool {
-        !matches!(self, BackendError::Api { .. } | BackendError::Config(_))
+        self.is_outage()
     }
 }
 

@@ -5,6 +5,11 @@
 //! half. [`Secrets`] holds every form in which a secret of the current call can
 //! appear (as sent, XML-escaped, XML-unescaped, percent-encoded, form-encoded) and replaces each
 //! occurrence, or each part of one that a window cuts, with `***`.
+//!
+//! Only whole values are masked: an occurrence (or a run of adjacent
+//! occurrences) is masked when it does not continue a word on either side, so
+//! the user key `k` masks `user key "k"` and `user_key=k&`, but never the `k`
+//! of `user_key_invalid`. A word is a run of ASCII letters, digits and `_`.
 
 use std::borrow::Cow;
 use std::ops::Range;
@@ -87,32 +92,35 @@ impl Secrets {
         }
     }
 
-    /// Byte ranges of `haystack` covered by a secret, sorted and merged.
-    fn ranges(&self, haystack: &[u8]) -> Vec<Range<usize>> {
+    /// Byte ranges of `haystack` covered by whole secrets, sorted and merged
+    /// (adjacent occurrences form one run), looking for occurrences that lie
+    /// within `window` and judging word boundaries on all of `haystack`.
+    fn ranges(&self, haystack: &[u8], window: Range<usize>) -> Vec<Range<usize>> {
+        let window = window.start.min(haystack.len())..window.end.min(haystack.len());
+        let area = &haystack[window.clone()];
         let mut found = Vec::new();
         for needle in &self.needles {
-            if needle.len() > haystack.len() {
+            if needle.len() > area.len() {
                 continue;
             }
             let first = needle[0];
-            for i in 0..=haystack.len() - needle.len() {
-                if haystack[i] == first && haystack[i..].starts_with(needle) {
-                    found.push(i..i + needle.len());
+            for i in 0..=area.len() - needle.len() {
+                if area[i] == first && area[i..].starts_with(needle) {
+                    let start = window.start + i;
+                    found.push(start..start + needle.len());
                 }
             }
         }
-        if found.len() > 1 {
-            found.sort_by_key(|r| r.start);
-            let mut merged: Vec<Range<usize>> = Vec::with_capacity(found.len());
-            for r in found {
-                match merged.last_mut() {
-                    Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
-                    _ => merged.push(r),
-                }
+        found.sort_by_key(|r| r.start);
+        let mut merged: Vec<Range<usize>> = Vec::with_capacity(found.len());
+        for r in found {
+            match merged.last_mut() {
+                Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
+                _ => merged.push(r),
             }
-            return merged;
         }
-        found
+        merged.retain(|r| is_whole(haystack, r));
+        merged
     }
 
     /// `text` with every occurrence of a secret replaced by `***`.
@@ -120,7 +128,7 @@ impl Secrets {
         if self.needles.is_empty() {
             return Cow::Borrowed(text);
         }
-        let ranges = self.ranges(text.as_bytes());
+        let ranges = self.ranges(text.as_bytes(), 0..text.len());
         if ranges.is_empty() {
             return Cow::Borrowed(text);
         }
@@ -145,6 +153,19 @@ impl Secrets {
     }
 }
 
+fn is_word(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
+/// Whether the run `r` of `haystack` is a whole value: it neither continues a
+/// word before it nor after it.
+fn is_whole(haystack: &[u8], r: &Range<usize>) -> bool {
+    let joined_before = r.start > 0 && is_word(haystack[r.start - 1]) && is_word(haystack[r.start]);
+    let joined_after =
+        r.end < haystack.len() && is_word(haystack[r.end]) && is_word(haystack[r.end - 1]);
+    !joined_before && !joined_after
+}
+
 /// At most [`EXCERPT_CHARS`] printable characters of `body` around byte `pos`
 /// (starting a little before it), with the secrets masked, including a secret
 /// that the window only partly covers. Control characters become spaces.
@@ -161,12 +182,12 @@ pub(crate) fn excerpt(body: &[u8], pos: usize, secrets: &Secrets) -> String {
 
     let lo = start.saturating_sub(secrets.max_len);
     let hi = end.saturating_add(secrets.max_len).min(len);
-    let ranges = secrets.ranges(&body[lo..hi]);
+    let ranges = secrets.ranges(body, lo..hi);
 
     let mut out = Vec::with_capacity(end - start);
     let mut at = start;
     for r in ranges {
-        let (rs, re) = (r.start + lo, r.end + lo);
+        let (rs, re) = (r.start, r.end);
         if re <= start || rs >= end {
             continue;
         }
@@ -206,16 +227,52 @@ mod tests {
     }
 
     #[test]
+    fn masks_whole_values_never_parts_of_words() {
+        let mut s = Secrets::new();
+        s.add("k");
+        assert_eq!(s.redact("user_key_invalid"), "user_key_invalid");
+        assert_eq!(
+            s.redact(r#"user key "k" is invalid"#),
+            r#"user key "***" is invalid"#
+        );
+        assert_eq!(s.redact("user_key=k&x=ka"), "user_key=***&x=ka");
+        assert_eq!(s.redact("k"), "***");
+        assert_eq!(s.redact("k-k"), "***-***");
+        let mut s = Secrets::new();
+        s.add("abc");
+        s.add("def");
+        // Adjacent secrets are one run, masked as a whole.
+        assert_eq!(s.redact("abcdef in the body"), "*** in the body");
+        assert_eq!(s.redact("xabcdef"), "xabcdef");
+        // An edge of the secret that is not a word character is a boundary.
+        let mut s = Secrets::new();
+        s.add("-x=");
+        assert_eq!(s.redact("a-x=b"), "a***b");
+        assert_eq!(
+            excerpt(b"user_key_invalid", 0, &Secrets::new()),
+            "user_key_invalid"
+        );
+        let mut s = Secrets::new();
+        s.add("e");
+        assert_eq!(
+            excerpt(b"user_key_invalid e", 4, &s),
+            "user_key_invalid ***"
+        );
+    }
+
+    #[test]
     fn excerpt_masks_cut_secrets() {
         let mut s = Secrets::new();
         s.add("SECRETVALUE");
-        let body = b"0123456789abcdefSECRETVALUE tail";
+        // The secret is a whole value (not glued to a word), as the backend
+        // writes values: quoted, in a parameter or in an element.
+        let body = b"0123456789abcde=SECRETVALUE tail";
         // The window starts in the middle of the secret.
         let e = excerpt(body, 16 + 16 + 5, &s);
         assert!(!e.contains("VALUE") && !e.contains("ALUE"), "{e}");
         assert!(e.starts_with("***"), "{e}");
         let e = excerpt(body, 0, &s);
-        assert_eq!(e, "0123456789abcdef*** tail");
+        assert_eq!(e, "0123456789abcde=*** tail");
         let long = [b'x'; 500];
         assert_eq!(excerpt(&long, 200, &Secrets::new()).chars().count(), 64);
         assert_eq!(excerpt(b"a\nb\x00\xff", 0, &Secrets::new()), "a b \u{fffd}");

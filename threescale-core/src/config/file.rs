@@ -22,7 +22,11 @@
 //!     no_match: { status: 404, body: '{"error":"no route"}', content_type: application/json }
 //! mode: sync                          # or: { cached: { ttl_ms: 10000, flush_interval_ms: 5000, outage: resilient } }
 //! failure_policy: closed              # or open
-//! bypass_paths: [/health]
+//! bypass_paths: [/health]           # whole segments: /health, /health/..., never /healthcare
+//! request:                            # all optional
+//!   max_credential_len: 256           # bytes of a user key, app id or app key
+//!   max_token_len: 8192               # bytes of an OAuth/OIDC access token
+//!   paths: strict                     # or normalise (behind a proxy that normalises)
 //! rate_limit_headers: legacy          # or ietf, off
 //! ```
 //!
@@ -201,6 +205,24 @@ struct ProjectFile {
     bypass_paths: Vec<String>,
     #[serde(default)]
     rate_limit_headers: Option<RateLimitHeadersName>,
+    #[serde(default)]
+    request: RequestSection,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RequestSection {
+    max_credential_len: Option<usize>,
+    max_token_len: Option<usize>,
+    paths: Option<PathPolicyName>,
+}
+
+#[derive(Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum PathPolicyName {
+    Strict,
+    #[serde(alias = "normalize")]
+    Normalise,
 }
 
 #[derive(Default, Deserialize)]
@@ -430,10 +452,11 @@ impl ProjectFile {
                 "limits_exceeded" => DenialKind::LimitsExceeded,
                 "no_match" => DenialKind::NoMatch,
                 "backend_unavailable" => DenialKind::BackendUnavailable,
+                "bad_request" => DenialKind::BadRequest,
                 other => {
                     return Err(err(
                         &format!("service.errors.{other}"),
-                        "expected auth_failed, auth_missing, limits_exceeded, no_match or backend_unavailable".into(),
+                        "expected auth_failed, auth_missing, limits_exceeded, no_match, backend_unavailable or bad_request".into(),
                     ));
                 }
             };
@@ -498,6 +521,23 @@ impl ProjectFile {
                 RateLimitHeadersName::Ietf => RateLimitHeaders::Ietf,
             });
         }
-        builder.build()
+        if let Some(n) = self.request.max_credential_len {
+            builder = builder.max_credential_len(n);
+        }
+        if let Some(n) = self.request.max_token_len {
+            builder = builder.max_token_len(n);
+        }
+        if let Some(paths) = self.request.paths {
+            builder = builder.path_policy(match paths {
+                PathPolicyName::Strict => crate::PathPolicy::Strict,
+                PathPolicyName::Normalise => crate::PathPolicy::Normalise,
+            });
+        }
+        builder.build().map_err(|mut e| {
+            if matches!(e.field.as_str(), "max_credential_len" | "max_token_len") {
+                e.field = format!("request.{}", e.field);
+            }
+            e
+        })
     }
 }

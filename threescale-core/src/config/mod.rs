@@ -14,6 +14,7 @@ use crate::{
     backend::{DEFAULT_BACKEND_URL, ProviderAuth},
     credentials::{BackendVersion, CredentialsConfig},
     mapping::MappingRules,
+    request::{PathPolicy, RequestPolicy},
     response::ErrorResponses,
 };
 
@@ -185,10 +186,13 @@ pub struct Config {
     pub failure_policy: FailurePolicy,
     /// Backend request timeout.
     pub timeout: Duration,
-    /// Path prefixes that bypass 3scale (health checks, metrics).
+    /// Paths that bypass 3scale (health checks, metrics): each matches itself
+    /// and the paths below it, whole segments only.
     pub bypass_paths: Vec<String>,
     /// Rate-limit headers on responses.
     pub rate_limit_headers: RateLimitHeaders,
+    /// Credential length limits and the treatment of ambiguous paths.
+    pub request: RequestPolicy,
 }
 
 /// The default backend request timeout.
@@ -226,7 +230,9 @@ impl Config {
     /// `THREESCALE_SERVICE_ID`, `THREESCALE_SERVICE_TOKEN` or `THREESCALE_PROVIDER_KEY`,
     /// `THREESCALE_BACKEND_VERSION` (`1`, `2`, `oauth`), `THREESCALE_CREDENTIALS_LOCATION`
     /// (`query`, `headers`, `authorization`), `THREESCALE_FAILURE_POLICY` (`closed`, `open`),
-    /// `THREESCALE_BYPASS_PATHS` (comma-separated prefixes).
+    /// `THREESCALE_BYPASS_PATHS` (comma-separated paths),
+    /// `THREESCALE_MAX_CREDENTIAL_LEN` and `THREESCALE_MAX_TOKEN_LEN` (bytes),
+    /// `THREESCALE_PATH_POLICY` (`strict`, `normalise`).
     /// Without mapping rules every request counts one `hits`.
     pub fn from_env() -> Result<Config, ConfigError> {
         Config::from_vars(|name| std::env::var(name).ok())
@@ -315,6 +321,26 @@ impl Config {
                 builder = builder.bypass_path(path);
             }
         }
+        let bytes = |name: &str| -> Result<Option<usize>, ConfigError> {
+            var(name)
+                .map(|v| {
+                    v.trim()
+                        .parse()
+                        .map_err(|_| err(name, "expected a number of bytes"))
+                })
+                .transpose()
+        };
+        if let Some(n) = bytes("THREESCALE_MAX_CREDENTIAL_LEN")? {
+            builder = builder.max_credential_len(n);
+        }
+        if let Some(n) = bytes("THREESCALE_MAX_TOKEN_LEN")? {
+            builder = builder.max_token_len(n);
+        }
+        if let Some(v) = var("THREESCALE_PATH_POLICY") {
+            let policy = PathPolicy::parse(&v)
+                .ok_or_else(|| err("THREESCALE_PATH_POLICY", "expected strict or normalise"))?;
+            builder = builder.path_policy(policy);
+        }
         builder.build()
     }
 }
@@ -335,6 +361,7 @@ pub struct ConfigBuilder {
     timeout: Option<Duration>,
     bypass_paths: Vec<String>,
     rate_limit_headers: RateLimitHeaders,
+    request: RequestPolicy,
 }
 
 impl ConfigBuilder {
@@ -439,7 +466,9 @@ impl ConfigBuilder {
         self
     }
 
-    /// A path prefix that bypasses 3scale (e.g. `/health`).
+    /// A path that bypasses 3scale (e.g. `/health`), with every path below it
+    /// (`/health/live`), never a longer name (`/healthcare`). It is compared
+    /// with the normalised request path, the one the mapping rules see.
     pub fn bypass_path(mut self, prefix: impl Into<String>) -> Self {
         self.bypass_paths.push(prefix.into());
         self
@@ -448,6 +477,28 @@ impl ConfigBuilder {
     /// Which rate-limit headers to send (default the gateway's `RateLimit-*`).
     pub fn rate_limit_headers(mut self, headers: RateLimitHeaders) -> Self {
         self.rate_limit_headers = headers;
+        self
+    }
+
+    /// The longest user key, app id or app key accepted, in bytes (default
+    /// 256). A longer one, or one with a control character, is an
+    /// authentication failure (403) without a backend call.
+    pub fn max_credential_len(mut self, bytes: usize) -> Self {
+        self.request.max_credential_len = bytes;
+        self
+    }
+
+    /// The longest OAuth/OIDC access token accepted, in bytes (default 8 KiB).
+    pub fn max_token_len(mut self, bytes: usize) -> Self {
+        self.request.max_token_len = bytes;
+        self
+    }
+
+    /// What to do with ambiguous paths: refuse them with 400 (default,
+    /// [`PathPolicy::Strict`]) or normalise them as the gateway does
+    /// ([`PathPolicy::Normalise`], for services behind a normalising proxy).
+    pub fn path_policy(mut self, policy: PathPolicy) -> Self {
+        self.request.paths = policy;
         self
     }
 
@@ -476,6 +527,12 @@ impl ConfigBuilder {
         };
         let mapping_rules =
             MappingRules::new(rules).map_err(|e| err("mapping_rules", e.to_string()))?;
+        if self.request.max_credential_len == 0 {
+            return Err(err("max_credential_len", "must be more than zero".into()));
+        }
+        if self.request.max_token_len == 0 {
+            return Err(err("max_token_len", "must be more than zero".into()));
+        }
         let mode = self.mode.unwrap_or(Mode::Sync);
         if let Mode::Cached(settings) = &mode {
             validate_cache(settings).map_err(|(field, reason)| err(field, reason))?;
@@ -496,6 +553,7 @@ impl ConfigBuilder {
             timeout: self.timeout.unwrap_or(DEFAULT_TIMEOUT),
             bypass_paths: self.bypass_paths,
             rate_limit_headers: self.rate_limit_headers,
+            request: self.request,
         })
     }
 }

@@ -229,6 +229,7 @@ impl Portal {
             timeout: DEFAULT_TIMEOUT,
             bypass_paths: Vec::new(),
             rate_limit_headers: super::RateLimitHeaders::default(),
+            request: crate::RequestPolicy::default(),
         })
     }
 

@@ -115,6 +115,7 @@ pub(crate) fn config_from_value(root: &Value, source_name: &str) -> Result<Confi
         timeout: DEFAULT_TIMEOUT,
         bypass_paths: Vec::new(),
         rate_limit_headers: RateLimitHeaders::default(),
+        request: crate::RequestPolicy::default(),
     })
 }
 
@@ -475,6 +476,7 @@ impl Reader<'_> {
             (DenialKind::AuthMissing, "auth_missing"),
             (DenialKind::LimitsExceeded, "limits_exceeded"),
             (DenialKind::NoMatch, "no_match"),
+            (DenialKind::BadRequest, "bad_request"),
         ] {
             let current: &mut ErrorResponse = responses.get_mut(kind);
             let status_field = format!("error_status_{name}");

@@ -45,9 +45,9 @@
 //! ```
 
 mod index;
-mod path;
+pub(crate) mod path;
 mod pattern;
-mod query;
+pub(crate) mod query;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
