@@ -917,3 +917,214 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::ProviderAuth;
+    use std::sync::atomic::AtomicU64;
+
+    /// A report endpoint on 127.0.0.1: POST number `n` (from 1) waits
+    /// `answer(n).0`, then answers status `answer(n).1`. Returns its URL and
+    /// the number of POSTs received.
+    async fn fake(
+        answer: impl Fn(u64) -> (Duration, u16) + Clone + Send + Sync + 'static,
+    ) -> (String, Arc<AtomicU64>) {
+        let posts = Arc::new(AtomicU64::new(0));
+        let counter = posts.clone();
+        let app = axum::Router::new().route(
+            "/transactions.xml",
+            axum::routing::post(move || {
+                let (counter, answer) = (counter.clone(), answer.clone());
+                async move {
+                    let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+                    let (delay, status) = answer(n);
+                    tokio::time::sleep(delay).await;
+                    http::StatusCode::from_u16(status).unwrap()
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        (url, posts)
+    }
+
+    fn reporter(url: &str, timeout: Duration, settings: ReporterSettings) -> Reporter {
+        let client = BackendClient::builder(ProviderAuth::service_token("tok", "42"))
+            .url(url)
+            .timeout(timeout)
+            .build()
+            .unwrap();
+        Reporter::new(client, None, settings)
+    }
+
+    fn quiet() -> ReporterSettings {
+        ReporterSettings {
+            flush_interval: Duration::from_secs(3600),
+            late_answer_timeout: Duration::from_millis(300),
+            ..ReporterSettings::default()
+        }
+    }
+
+    fn key(i: usize) -> AppCredentials {
+        AppCredentials::UserKey(Secret::new(format!("key-{i}")))
+    }
+
+    #[tokio::test]
+    async fn usage_past_the_byte_bound_is_dropped_and_counted() {
+        let settings = ReporterSettings {
+            max_pending_bytes: 4096,
+            ..quiet()
+        };
+        // Nothing listens there; nothing is sent within the test anyway.
+        let reporter = reporter("http://127.0.0.1:9", Duration::from_secs(1), settings);
+        for i in 0..100 {
+            reporter.record(&key(i), &Usage::hits());
+        }
+        let stats = reporter.stats();
+        assert!(stats.dropped > 0, "{stats:?}");
+        assert_eq!(stats.recorded + stats.dropped, 100);
+        assert!(stats.pending_bytes <= 4096, "{stats:?}");
+        assert_eq!(stats.pending_applications, stats.recorded);
+        // More of a metric already held takes no more room.
+        let before = reporter.stats();
+        reporter.record(&key(0), &Usage::hits());
+        let after = reporter.stats();
+        assert_eq!(after.pending_bytes, before.pending_bytes);
+        assert_eq!(after.recorded, before.recorded + 1);
+        assert_eq!(
+            reporter.unreported(&ReportKey::of(&key(0))).get("hits"),
+            Some(2)
+        );
+        reporter.shared.stop.store(true, Ordering::SeqCst);
+    }
+
+    #[tokio::test]
+    async fn usage_in_flight_counts_against_the_byte_bound() {
+        // The first POST hangs for a while; the bound still counts it.
+        let (url, posts) = fake(|n| {
+            if n == 1 {
+                (Duration::from_millis(800), 202)
+            } else {
+                (Duration::ZERO, 202)
+            }
+        })
+        .await;
+        let settings = ReporterSettings {
+            max_pending_bytes: 2048,
+            ..quiet()
+        };
+        let reporter = reporter(&url, Duration::from_secs(5), settings);
+        let mut i = 0;
+        while reporter.stats().dropped == 0 {
+            reporter.record(&key(i), &Usage::hits());
+            i += 1;
+        }
+        let held = reporter.stats().pending_bytes;
+        let flushing = tokio::spawn({
+            let reporter = reporter.clone();
+            async move { reporter.flush().await }
+        });
+        while posts.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // All of it is in flight now: a new application still does not fit.
+        reporter.record(&key(10_000), &Usage::hits());
+        assert_eq!(reporter.stats().dropped, 2, "{:?}", reporter.stats());
+        assert_eq!(reporter.stats().pending_bytes, held);
+        flushing.await.unwrap().unwrap();
+        let stats = reporter.stats();
+        assert_eq!(stats.pending_bytes, 0, "{stats:?}");
+        assert_eq!(stats.pending_applications, 0, "{stats:?}");
+        reporter.record(&key(10_000), &Usage::hits());
+        assert_eq!(reporter.stats().dropped, 2);
+        reporter.shutdown(1).await;
+    }
+
+    #[tokio::test]
+    async fn a_failed_post_is_kept_and_released_once_accepted() {
+        let (url, posts) = fake(|n| (Duration::ZERO, if n == 1 { 503 } else { 202 })).await;
+        let reporter = reporter(&url, Duration::from_secs(5), quiet());
+        for i in 0..3 {
+            reporter.record(&key(i), &Usage::hits().with("search", 2));
+        }
+        assert!(reporter.flush().await.is_err());
+        let stats = reporter.stats();
+        assert_eq!(stats.pending_applications, 3, "{stats:?}");
+        assert!(stats.pending_bytes > 0);
+        // Kept usage still counts for the cache, with what came since.
+        reporter.record(&key(0), &Usage::hits());
+        let unreported = reporter.unreported(&ReportKey::of(&key(0)));
+        assert_eq!(unreported.get("hits"), Some(2));
+        assert_eq!(unreported.get("search"), Some(2));
+        reporter.flush().await.unwrap();
+        let stats = reporter.stats();
+        assert_eq!(stats.pending_applications, 0, "{stats:?}");
+        assert_eq!(stats.pending_bytes, 0, "{stats:?}");
+        assert_eq!(
+            stats.reported_transactions, 4,
+            "3 retried + 1 new: {stats:?}"
+        );
+        assert_eq!(
+            posts.load(Ordering::SeqCst),
+            3,
+            "failed, its retry, the new usage"
+        );
+        reporter.shutdown(1).await;
+    }
+
+    #[tokio::test]
+    async fn a_post_that_timed_out_twice_is_given_up() {
+        // Never answers in time (the handler sleeps past both timeouts).
+        let (url, posts) = fake(|_| (Duration::from_secs(3), 202)).await;
+        let reporter = reporter(&url, Duration::from_millis(100), quiet());
+        reporter.record(&key(1), &Usage::hits());
+        assert!(matches!(
+            reporter.flush().await,
+            Err(BackendError::Timeout(_))
+        ));
+        let stats = reporter.stats();
+        assert_eq!(stats.timed_out_posts, 1, "{stats:?}");
+        assert_eq!(stats.pending_applications, 1, "kept for one more attempt");
+        assert!(reporter.flush().await.is_err());
+        let stats = reporter.stats();
+        assert_eq!(stats.abandoned, 1, "{stats:?}");
+        assert_eq!(stats.pending_applications, 0, "{stats:?}");
+        assert_eq!(stats.pending_bytes, 0, "{stats:?}");
+        reporter.flush().await.unwrap();
+        assert_eq!(
+            posts.load(Ordering::SeqCst),
+            2,
+            "sent twice, never a third time"
+        );
+        reporter.shutdown(1).await;
+    }
+
+    #[tokio::test]
+    async fn full_batches_do_not_skip_the_backoff() {
+        let (url, posts) = fake(|_| (Duration::ZERO, 503)).await;
+        let settings = ReporterSettings {
+            flush_interval: Duration::from_millis(200),
+            max_batch: 1,
+            ..quiet()
+        };
+        let reporter = reporter(&url, Duration::from_secs(5), settings);
+        let started = std::time::Instant::now();
+        let mut i = 0;
+        while started.elapsed() < Duration::from_millis(1500) {
+            reporter.record(&key(i % 500), &Usage::hits());
+            i += 1;
+            if i % 50 == 0 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+        let sent = posts.load(Ordering::SeqCst);
+        // 200 ms, 200, 400, 800: a handful, whatever the record rate.
+        assert!((1..=8).contains(&sent), "{sent} POSTs for {i} records");
+        assert!(i > 1000);
+        reporter.shared.stop.store(true, Ordering::SeqCst);
+    }
+}
