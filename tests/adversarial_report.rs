@@ -90,7 +90,7 @@ async fn unconfirmed_unknown_application_loses_only_its_own_usage() {
         ),
     ];
     for adapter in ADAPTERS {
-        for (name, mode, policy) in modes.clone() {
+        for (name, mode, policy) in modes {
             let backend = emulator_with(BACKEND).await;
             let engine = emulator_engine(&backend, mode, policy);
             let app = serve(adapter, engine.clone());
