@@ -352,6 +352,7 @@ struct Shared {
     timed_out: AtomicU64,
     abandoned: AtomicU64,
     unknown: AtomicU64,
+    unconfirmed_refusals: AtomicU64,
 }
 
 /// Batches usage and reports it in the background. Cheap to clone.
@@ -408,6 +409,7 @@ impl Reporter {
                 timed_out: AtomicU64::new(0),
                 abandoned: AtomicU64::new(0),
                 unknown: AtomicU64::new(0),
+                unconfirmed_refusals: AtomicU64::new(0),
             }),
         }
     }
@@ -650,6 +652,20 @@ impl Reporter {
                 {
                     false
                 }
+                Err(error @ BackendError::Api { .. }) => {
+                    // Neither a confirmation nor a "no such application" (e.g.
+                    // the service's credentials refused): kept unconfirmed,
+                    // and the confirmed usage still goes out.
+                    let refused = self
+                        .shared
+                        .unconfirmed_refusals
+                        .fetch_add(1, Ordering::Relaxed)
+                        + 1;
+                    if refused.is_power_of_two() {
+                        tracing::warn!(%error, refused, "3scale: application admitted during an outage could not be confirmed; its usage is kept");
+                    }
+                    continue;
+                }
                 Err(error) => {
                     outcome = Err(error);
                     break;
@@ -843,6 +859,10 @@ impl Reporter {
                 }
                 Some(Command::Flush(reply)) => {
                     let result = reporter.flush_now().await;
+                    if result.is_ok() {
+                        failing = false;
+                        wait = interval;
+                    }
                     let _ = reply.send(result);
                 }
                 Some(Command::Shutdown(attempts, reply)) => {
@@ -1125,6 +1145,75 @@ mod tests {
         // 200 ms, 200, 400, 800: a handful, whatever the record rate.
         assert!((1..=8).contains(&sent), "{sent} POSTs for {i} records");
         assert!(i > 1000);
+        reporter.shared.stop.store(true, Ordering::SeqCst);
+    }
+
+    #[tokio::test]
+    async fn unconfirmed_applications_are_checked_before_they_are_batched() {
+        let bodies = Arc::new(Mutex::new(Vec::<String>::new()));
+        let seen = bodies.clone();
+        let app = axum::Router::new()
+            .route(
+                "/transactions/authorize.xml",
+                axum::routing::get(|query: axum::extract::RawQuery| async move {
+                    let query = query.0.unwrap_or_default();
+                    let error = |code: &str| {
+                        (
+                            http::StatusCode::FORBIDDEN,
+                            format!(
+                                r#"<?xml version="1.0" encoding="UTF-8"?><error code="{code}">refused</error>"#
+                            ),
+                        )
+                    };
+                    if query.contains("user_key=key-bad") {
+                        error("user_key_invalid")
+                    } else if query.contains("user_key=key-odd") {
+                        error("something_else")
+                    } else {
+                        (
+                            http::StatusCode::OK,
+                            r#"<?xml version="1.0" encoding="UTF-8"?><status><authorized>true</authorized><plan>P</plan></status>"#
+                                .to_string(),
+                        )
+                    }
+                }),
+            )
+            .route(
+                "/transactions.xml",
+                axum::routing::post(move |body: String| {
+                    let seen = seen.clone();
+                    async move {
+                        seen.lock().unwrap().push(body);
+                        http::StatusCode::ACCEPTED
+                    }
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        let reporter = reporter(&url, Duration::from_secs(5), quiet());
+        let named = |name: &str| AppCredentials::UserKey(Secret::new(format!("key-{name}")));
+        reporter.record(&named("known"), &Usage::hits());
+        reporter.record_unconfirmed(&named("good"), &Usage::hits());
+        reporter.record_unconfirmed(&named("bad"), &Usage::hits());
+        reporter.record_unconfirmed(&named("odd"), &Usage::hits());
+        reporter.flush().await.unwrap();
+        let stats = reporter.stats();
+        assert_eq!(stats.unknown_applications, 1, "{stats:?}");
+        assert_eq!(stats.reported_transactions, 2, "{stats:?}");
+        // The one neither confirmed nor refused is kept, and did not block the rest.
+        assert_eq!(stats.pending_applications, 1, "{stats:?}");
+        let bodies = bodies.lock().unwrap().join("\n");
+        assert!(
+            bodies.contains("key-known") && bodies.contains("key-good"),
+            "{bodies}"
+        );
+        assert!(
+            !bodies.contains("key-bad") && !bodies.contains("key-odd"),
+            "{bodies}"
+        );
         reporter.shared.stop.store(true, Ordering::SeqCst);
     }
 }
