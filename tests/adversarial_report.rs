@@ -420,16 +420,14 @@ async fn failing_reports_back_off_whatever_the_request_rate() {
 // ---------------------------------------------------------------- item 8
 
 /// Concurrent load while `shutdown()` runs: every 200 answer is counted by the
-/// backend, and requests after shutdown began are refused with 503.
+/// backend, and requests after shutdown began are refused with 503. Both modes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn shutdown_under_load_reports_every_admitted_hit() {
-    for adapter in ADAPTERS {
+    let modes = [cached(50, OutageBehaviour::Resilient), Mode::Sync];
+    for (adapter, mode) in ADAPTERS.into_iter().flat_map(|a| modes.map(|m| (a, m))) {
         let backend = emulator_with(BACKEND).await;
-        let engine = emulator_engine(
-            &backend,
-            cached(50, OutageBehaviour::Resilient),
-            FailurePolicy::Closed,
-        );
+        let engine = emulator_engine(&backend, mode, FailurePolicy::Closed);
+        let label = format!("{adapter:?} {mode:?}");
         let app = serve(adapter, engine.clone());
         let stop = Arc::new(AtomicBool::new(false));
         let admitted = Arc::new(AtomicU64::new(0));
@@ -472,20 +470,16 @@ async fn shutdown_under_load_reports_every_admitted_hit() {
             counted += reads(&backend, key).await;
         }
         let admitted = admitted.load(Ordering::SeqCst);
-        assert!(admitted > 0, "{adapter:?}");
+        assert!(admitted > 0, "{label}");
         assert_eq!(
             counted, admitted,
-            "{adapter:?}: backend usage = admitted responses ({stats:?})"
+            "{label}: backend usage = admitted responses ({stats:?})"
         );
         assert!(
             refused.load(Ordering::SeqCst) > 0,
-            "{adapter:?}: requests after shutdown are refused"
+            "{label}: requests after shutdown are refused"
         );
-        assert_eq!(
-            engine.stats().reports.pending_applications,
-            0,
-            "{adapter:?}"
-        );
+        assert_eq!(engine.stats().reports.pending_applications, 0, "{label}");
         backend.shutdown().await;
     }
 }
