@@ -362,6 +362,10 @@ async fn late_answers_duplicate_each_post_at_most_once() {
         let stats = engine.shutdown().await;
 
         let applied = fake.state.applied_units.load(Ordering::SeqCst);
+        eprintln!(
+            "{adapter:?}: late answers: {admitted} hits admitted, {applied} applied, {} POSTs ({stats:?})",
+            fake.state.posts.load(Ordering::SeqCst)
+        );
         assert!(
             stats.timed_out_posts > 0,
             "{adapter:?}: timeouts happened: {stats:?}"
@@ -400,6 +404,7 @@ async fn failing_reports_back_off_whatever_the_request_rate() {
             requests += hit_each(&app.url, (0..300).map(|i| format!("app-{i}")), 16).await;
         }
         let posts = fake.state.posts.load(Ordering::SeqCst);
+        eprintln!("{adapter:?}: 503 storm: {posts} report POSTs for {requests} requests in 3 s");
         assert!(requests > 600, "{adapter:?}: load was applied ({requests})");
         // 200 ms, then doubling: about 5 attempts in 3 s, one POST each.
         assert!(
