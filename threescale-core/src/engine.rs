@@ -7,7 +7,7 @@
 //! [`PendingCheck::run`] asks the backend. [`ThreeScale::check`] does both.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use http::{HeaderMap, HeaderValue};
 
@@ -96,6 +96,10 @@ pub(crate) struct Inner {
     token_verifier: Option<TokenVerifier>,
     allowed: AtomicU64,
     denied: AtomicU64,
+    /// Set when `shutdown()` begins: new checks are refused.
+    shutting_down: AtomicBool,
+    /// Checks past the shutdown gate and not finished yet.
+    checks_in_flight: Arc<AtomicUsize>,
     degraded: AtomicU64,
     pub(crate) backend_failures: AtomicU64,
     pub(crate) backend_calls: AtomicU64,
@@ -167,16 +171,22 @@ impl ThreeScale {
         let client = backend_client(&config.service, config.timeout)?;
         // Reports go out on the reporter's own thread, with connections of their own.
         let report_client = backend_client(&config.service, config.timeout)?;
+        // The one retry of a report POST that timed out waits longer for its answer.
+        let late_answer_timeout = (config.timeout * 10).clamp(
+            std::time::Duration::from_secs(10),
+            std::time::Duration::from_secs(60),
+        );
         let settings = match &config.mode {
             Mode::Cached(c) => ReporterSettings {
                 flush_interval: c.flush_interval,
                 max_batch: c.max_batch,
                 max_pending: c.max_pending,
+                late_answer_timeout,
+                ..ReporterSettings::default()
             },
             Mode::Sync => ReporterSettings {
-                flush_interval: std::time::Duration::from_secs(5),
-                max_batch: 1000,
-                max_pending: 1_000_000,
+                late_answer_timeout,
+                ..ReporterSettings::default()
             },
         };
         let service_id: Arc<str> = config.service.service_id.as_str().into();
@@ -207,6 +217,8 @@ impl ThreeScale {
                 token_verifier,
                 allowed: AtomicU64::new(0),
                 denied: AtomicU64::new(0),
+                shutting_down: AtomicBool::new(false),
+                checks_in_flight: Arc::new(AtomicUsize::new(0)),
                 degraded: AtomicU64::new(0),
                 backend_failures: AtomicU64::new(0),
                 backend_calls: AtomicU64::new(0),
@@ -333,6 +345,16 @@ impl ThreeScale {
                 HeaderMap::new(),
             ));
         }
+        // Shutdown gate: a check either sees the flag and is refused, or is
+        // counted before shutdown() looks, which then waits for it.
+        let check = CheckInFlight::enter(&inner.checks_in_flight);
+        if inner.shutting_down.load(Ordering::SeqCst) {
+            drop(check);
+            return Step::Done(self.deny(
+                Denial::new(DenialKind::BackendUnavailable).with_reason("shutting_down"),
+                HeaderMap::new(),
+            ));
+        }
         let version = service.backend_version;
         let Some(found) = service.credentials.find(version, request) else {
             return Step::Done(self.deny(Denial::new(DenialKind::AuthMissing), HeaderMap::new()));
@@ -417,6 +439,7 @@ impl ThreeScale {
                         headers: response_headers,
                         slot: Some(slot),
                         live: arc_swap::Guard::into_inner(live),
+                        _check: check,
                     });
                 }
             }
@@ -428,14 +451,35 @@ impl ThreeScale {
             headers: response_headers,
             slot: None,
             live: arc_swap::Guard::into_inner(live),
+            _check: check,
         })
     }
 
-    /// Sends everything held for reporting and stops background work.
-    /// Call it on graceful shutdown; usage recorded afterwards is still kept
-    /// and sent by a later `flush`.
+    /// Sends everything held for reporting and stops background work. Call it
+    /// on graceful shutdown.
+    ///
+    /// From the moment it is called, new checks are refused with
+    /// [`DenialKind::BackendUnavailable`] (reason `shutting_down`, a 503 by
+    /// default), so no hit is admitted that could not be reported. Checks that
+    /// had already started finish normally; the final flush waits for them
+    /// (at most twice the backend timeout plus a second), so their hits are
+    /// reported too.
     pub async fn shutdown(&self) -> ReportStats {
-        self.inner.reporter.shutdown(5).await
+        let inner = &self.inner;
+        inner.shutting_down.store(true, Ordering::SeqCst);
+        let deadline =
+            tokio::time::Instant::now() + inner.timeout * 2 + std::time::Duration::from_secs(1);
+        while inner.checks_in_flight.load(Ordering::SeqCst) > 0 {
+            if tokio::time::Instant::now() >= deadline {
+                tracing::warn!(
+                    checks = inner.checks_in_flight.load(Ordering::SeqCst),
+                    "3scale shutdown: checks still running; their usage may not be reported"
+                );
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        inner.reporter.shutdown(5).await
     }
 
     /// Sends held usage now (cached mode, or usage kept during an outage).
@@ -484,7 +528,14 @@ impl ThreeScale {
                     self.inner.degraded.fetch_add(1, Ordering::Relaxed);
                 }
                 if allow.report_later {
-                    self.inner.reporter.record(credentials, &matched.usage);
+                    if allow.degraded {
+                        // Admitted without the backend's word on the application.
+                        self.inner
+                            .reporter
+                            .record_unconfirmed(credentials, &matched.usage);
+                    } else {
+                        self.inner.reporter.record(credentials, &matched.usage);
+                    }
                 }
                 if let Some(figures) = &allow.rate_limit {
                     headers::insert_rate_limit(
@@ -597,6 +648,26 @@ pub struct PendingCheck {
     headers: HeaderMap,
     slot: Option<crate::cache::Slot>,
     live: Arc<Live>,
+    /// Keeps shutdown waiting until this check has recorded its usage.
+    _check: CheckInFlight,
+}
+
+/// Counts a check between the shutdown gate and its end (dropped after the
+/// usage is recorded).
+#[derive(Debug)]
+struct CheckInFlight(Arc<AtomicUsize>);
+
+impl CheckInFlight {
+    fn enter(counter: &Arc<AtomicUsize>) -> Self {
+        counter.fetch_add(1, Ordering::SeqCst);
+        CheckInFlight(counter.clone())
+    }
+}
+
+impl Drop for CheckInFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl PendingCheck {
@@ -609,6 +680,7 @@ impl PendingCheck {
             headers,
             slot,
             live,
+            _check,
         } = self;
         let verdict = match slot {
             Some(slot) => {

@@ -2,25 +2,53 @@
 //! most 1000 transactions, kept across backend outages, flushed on shutdown.
 //!
 //! Guarantees:
-//! - every recorded usage is sent once the backend accepts it (202), and is
-//!   removed only then; a failed batch is put back and retried, oldest first,
-//!   with exponential backoff;
-//! - memory is bounded by the number of distinct applications pending
-//!   (`max_pending`); usage for a new application past that bound is dropped,
-//!   counted in [`ReportStats::dropped`] and logged, never silently;
-//! - a report whose answer is lost (a timeout after the backend applied it) is
-//!   retried and may be counted twice: the backend API has no idempotency key.
+//! - every recorded usage is sent until the backend accepts it (202), and is
+//!   removed only then, with the exceptions below (each counted in
+//!   [`ReportStats`] and logged, never silent);
+//! - **the unit of retry is one POST**: when the client splits a report into
+//!   several POSTs and one fails, the POSTs already accepted are done; the
+//!   failed POST is kept as it is and retried alone, oldest first; what was not
+//!   sent yet goes back to the waiting usage;
+//! - **retries back off**: after a failed flush the next one waits
+//!   `flush_interval`, then twice as long each time, up to a minute. Requests
+//!   never skip the backoff: a full batch only wakes the flusher (one coalesced
+//!   signal, not one message per request) when the last flush succeeded, so
+//!   report attempts grow with time, not with the request rate;
+//! - **duplicate bound**: the backend API has no idempotency key, so a POST
+//!   whose answer did not arrive in time (a timeout after it was sent) may have
+//!   been applied. Such a POST is retried once more, alone and with the longer
+//!   `late_answer_timeout`; if that attempt times out too, it is given up
+//!   ([`ReportStats::abandoned`]) instead of being sent a third time. So each
+//!   timed-out POST is applied **at most twice** (one duplicate), and a POST
+//!   that never timed out exactly once. Refused connections, error answers and
+//!   connections closed without an answer are taken as not applied and retried
+//!   without limit;
+//! - **unconfirmed applications are reported apart**: usage admitted without a
+//!   backend confirmation of the application (a degraded admission during an
+//!   outage) never shares a POST with other usage, because the backend drops a
+//!   whole batch for one unknown application without telling the caller. Before
+//!   it is batched, each such application is checked with an `authorize`
+//!   without usage; one the backend does not know (`application_not_found`,
+//!   `user_key_invalid`) loses its own usage only
+//!   ([`ReportStats::unknown_applications`]);
+//! - memory is bounded: by the number of distinct applications waiting
+//!   (`max_pending`) and by the approximate bytes of keys and usage held,
+//!   waiting or in flight (`max_pending_bytes`). Usage past either bound is
+//!   dropped, counted in [`ReportStats::dropped`] and logged (rate-limited).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use futures_util::StreamExt;
+use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::{
     Secret, Usage,
-    backend::{AppCredentials, BackendClient, BackendError, Transaction},
+    backend::{
+        AppCredentials, AuthRequest, BackendClient, BackendError, ReportFailure, Transaction,
+    },
 };
 
 /// Which application a report is for (an app key is never reported).
@@ -47,6 +75,13 @@ impl ReportKey {
             ReportKey::AppId(id) => AppCredentials::app_id(id.clone()),
         }
     }
+
+    fn len(&self) -> usize {
+        match self {
+            ReportKey::UserKey(key) => key.expose().len(),
+            ReportKey::AppId(id) => id.len(),
+        }
+    }
 }
 
 /// Counters of the batcher.
@@ -60,10 +95,22 @@ pub struct ReportStats {
     pub batches: u64,
     /// Flushes that failed (and were kept for retry).
     pub failed_flushes: u64,
-    /// Usage records dropped because the pending bound was reached.
+    /// Usage records dropped because a pending bound (applications or bytes)
+    /// was reached.
     pub dropped: u64,
-    /// Applications with usage waiting to be reported.
+    /// Applications with usage waiting to be reported (waiting, unconfirmed,
+    /// in flight or kept for retry).
     pub pending_applications: u64,
+    /// Approximate bytes of keys and usage held (waiting and in flight).
+    pub pending_bytes: u64,
+    /// Report POSTs that timed out after being sent (each may have been applied).
+    pub timed_out_posts: u64,
+    /// Transactions given up after their POST timed out twice (each may have
+    /// been applied once, twice or not at all).
+    pub abandoned: u64,
+    /// Applications admitted without a backend confirmation (during an outage)
+    /// that the backend does not know: their usage was dropped.
+    pub unknown_applications: u64,
 }
 
 /// Settings of a [`Reporter`].
@@ -73,15 +120,218 @@ pub struct ReporterSettings {
     pub flush_interval: Duration,
     /// Transactions per POST (≤ 1000).
     pub max_batch: usize,
-    /// Applications kept pending at most.
+    /// Applications kept waiting at most.
     pub max_pending: usize,
+    /// Approximate bytes of keys and usage held at most (waiting and in flight).
+    pub max_pending_bytes: usize,
+    /// The timeout of the one retry of a POST that timed out (longer than the
+    /// client's, so that a slow backend's answer is waited for).
+    pub late_answer_timeout: Duration,
+}
+
+impl Default for ReporterSettings {
+    fn default() -> Self {
+        ReporterSettings {
+            flush_interval: Duration::from_secs(5),
+            max_batch: 1000,
+            max_pending: 1_000_000,
+            max_pending_bytes: DEFAULT_MAX_PENDING_BYTES,
+            late_answer_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The default bound of the report buffer in bytes (64 MiB).
+pub const DEFAULT_MAX_PENDING_BYTES: usize = 64 << 20;
+
+/// Usage of one application not sent yet.
+struct Entry {
+    /// Order of arrival (oldest sent first).
+    seq: u64,
+    usage: Usage,
+    /// Approximate size, counted in `Pending::bytes`.
+    bytes: usize,
+}
+
+/// Usage taken out of the waiting set into one report POST, until the backend
+/// accepts it or it is given up.
+struct Post {
+    id: u64,
+    items: Vec<(u64, ReportKey, Usage)>,
+    /// It timed out once after being sent: the next attempt is the last one.
+    timed_out: bool,
+    bytes: usize,
 }
 
 #[derive(Default)]
 struct Pending {
     next_seq: u64,
-    waiting: HashMap<ReportKey, (u64, Usage)>,
-    in_flight: HashMap<ReportKey, Usage>,
+    next_post: u64,
+    /// Usage of applications the backend confirmed.
+    waiting: HashMap<ReportKey, Entry>,
+    /// Usage admitted without a backend confirmation of the application.
+    unconfirmed: HashMap<ReportKey, Entry>,
+    /// Usage in POSTs being sent or kept for retry, by application.
+    held: HashMap<ReportKey, Vec<(u64, Usage)>>,
+    /// Failed POSTs, retried one by one, oldest first.
+    retry: VecDeque<Post>,
+    /// Approximate bytes of all of the above.
+    bytes: usize,
+}
+
+/// The approximate memory of one application's pending usage.
+fn entry_bytes(key: &ReportKey, usage: &Usage) -> usize {
+    ENTRY_OVERHEAD + key.len() + usage.iter().map(|(m, _)| metric_bytes(m)).sum::<usize>()
+}
+
+fn metric_bytes(metric: &str) -> usize {
+    METRIC_OVERHEAD + metric.len()
+}
+
+const ENTRY_OVERHEAD: usize = 96;
+const METRIC_OVERHEAD: usize = 32;
+
+/// What merging `usage` into `existing` adds.
+fn growth(existing: &Usage, usage: &Usage) -> usize {
+    usage
+        .iter()
+        .filter(|(m, _)| existing.get(m).is_none())
+        .map(|(m, _)| metric_bytes(m))
+        .sum()
+}
+
+impl Pending {
+    /// Adds usage to `waiting` (or `unconfirmed`); `false` when a bound refuses it.
+    fn add(
+        &mut self,
+        confirmed: bool,
+        key: ReportKey,
+        seq: Option<u64>,
+        usage: &Usage,
+        limits: Option<(usize, usize)>,
+    ) -> bool {
+        let Pending {
+            next_seq,
+            waiting,
+            unconfirmed,
+            bytes,
+            ..
+        } = self;
+        let apps = waiting.len() + unconfirmed.len();
+        let map = if confirmed { waiting } else { unconfirmed };
+        match map.get_mut(&key) {
+            Some(entry) => {
+                let more = growth(&entry.usage, usage);
+                if let Some((_, max_bytes)) = limits
+                    && more > 0
+                    && *bytes + more > max_bytes
+                {
+                    return false;
+                }
+                entry.usage.merge(usage);
+                entry.bytes += more;
+                *bytes += more;
+                if let Some(seq) = seq {
+                    entry.seq = entry.seq.min(seq);
+                }
+            }
+            None => {
+                let size = entry_bytes(&key, usage);
+                if let Some((max_apps, max_bytes)) = limits
+                    && (apps >= max_apps || *bytes + size > max_bytes)
+                {
+                    return false;
+                }
+                let seq = seq.unwrap_or_else(|| {
+                    *next_seq += 1;
+                    *next_seq - 1
+                });
+                *bytes += size;
+                map.insert(
+                    key,
+                    Entry {
+                        seq,
+                        usage: usage.clone(),
+                        bytes: size,
+                    },
+                );
+            }
+        }
+        true
+    }
+
+    /// Moves the waiting usage into POSTs of at most `max_batch` transactions,
+    /// oldest first.
+    fn take_waiting(&mut self, max_batch: usize) -> Vec<Post> {
+        let mut taken: Vec<_> = self.waiting.drain().collect();
+        taken.sort_by_key(|(_, e)| e.seq);
+        let mut posts = Vec::new();
+        let mut rest = taken.into_iter().peekable();
+        while rest.peek().is_some() {
+            let id = self.next_post;
+            self.next_post += 1;
+            let mut post = Post {
+                id,
+                items: Vec::new(),
+                timed_out: false,
+                bytes: 0,
+            };
+            for (key, entry) in rest.by_ref().take(max_batch) {
+                self.held
+                    .entry(key.clone())
+                    .or_default()
+                    .push((id, entry.usage.clone()));
+                post.bytes += entry.bytes;
+                post.items.push((entry.seq, key, entry.usage));
+            }
+            posts.push(post);
+        }
+        posts
+    }
+
+    /// Forgets `items` of post `id` (accepted, given up, or moved back).
+    fn release(&mut self, id: u64, items: &[(u64, ReportKey, Usage)], bytes: usize) {
+        for (_, key, _) in items {
+            if let Some(list) = self.held.get_mut(key) {
+                list.retain(|(post, _)| *post != id);
+                if list.is_empty() {
+                    self.held.remove(key);
+                }
+            }
+        }
+        self.bytes = self.bytes.saturating_sub(bytes);
+    }
+
+    /// A new post of `items` taken from post `old` (their `held` entries move to it).
+    fn part(&mut self, old: u64, items: &[(u64, ReportKey, Usage)], timed_out: bool) -> Post {
+        let id = self.next_post;
+        self.next_post += 1;
+        for (_, key, _) in items {
+            if let Some(list) = self.held.get_mut(key) {
+                for (post, _) in list.iter_mut().filter(|(post, _)| *post == old) {
+                    *post = id;
+                }
+            }
+        }
+        Post {
+            id,
+            items: items.to_vec(),
+            timed_out,
+            bytes: items_bytes(items),
+        }
+    }
+
+    /// Puts `items` of post `id` back among the waiting usage, keeping their age.
+    fn put_back(&mut self, id: u64, items: &[(u64, ReportKey, Usage)]) {
+        self.release(id, items, items_bytes(items));
+        for (seq, key, usage) in items {
+            self.add(true, key.clone(), Some(*seq), usage, None);
+        }
+    }
+}
+
+fn items_bytes(items: &[(u64, ReportKey, Usage)]) -> usize {
+    items.iter().map(|(_, k, u)| entry_bytes(k, u)).sum()
 }
 
 struct Shared {
@@ -91,12 +341,18 @@ struct Shared {
     pending: Mutex<Pending>,
     flush_lock: tokio::sync::Mutex<()>,
     commands: Mutex<Option<tokio::sync::mpsc::UnboundedSender<Command>>>,
+    /// Wakes the flusher when a batch is full; wakes coalesce.
+    wake: Arc<Notify>,
     stop: AtomicBool,
     recorded: AtomicU64,
     reported: AtomicU64,
     batches: AtomicU64,
     failed: AtomicU64,
     dropped: AtomicU64,
+    timed_out: AtomicU64,
+    abandoned: AtomicU64,
+    unknown: AtomicU64,
+    unconfirmed_refusals: AtomicU64,
 }
 
 /// Batches usage and reports it in the background. Cheap to clone.
@@ -115,6 +371,12 @@ impl std::fmt::Debug for Reporter {
 
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
+/// Error codes with which the backend says it does not know an application.
+const UNKNOWN_APPLICATION: [&str; 2] = ["application_not_found", "user_key_invalid"];
+
+/// How many applications are confirmed at once.
+const CONFIRM_CONCURRENCY: usize = 8;
+
 impl Reporter {
     /// A reporter sending through `client` for `service_id` (or the client's).
     /// The background task starts with the first record, on the current tokio runtime.
@@ -126,6 +388,7 @@ impl Reporter {
         let settings = ReporterSettings {
             max_batch: settings.max_batch.clamp(1, 1000),
             max_pending: settings.max_pending.max(1),
+            max_pending_bytes: settings.max_pending_bytes.max(1),
             ..settings
         };
         Reporter {
@@ -136,12 +399,17 @@ impl Reporter {
                 pending: Mutex::new(Pending::default()),
                 flush_lock: tokio::sync::Mutex::new(()),
                 commands: Mutex::new(None),
+                wake: Arc::new(Notify::new()),
                 stop: AtomicBool::new(false),
                 recorded: AtomicU64::new(0),
                 reported: AtomicU64::new(0),
                 batches: AtomicU64::new(0),
                 failed: AtomicU64::new(0),
                 dropped: AtomicU64::new(0),
+                timed_out: AtomicU64::new(0),
+                abandoned: AtomicU64::new(0),
+                unknown: AtomicU64::new(0),
+                unconfirmed_refusals: AtomicU64::new(0),
             }),
         }
     }
@@ -151,40 +419,50 @@ impl Reporter {
         self.shared.client.store(Arc::new(client));
     }
 
-    /// Records usage for `credentials`, to be reported with the next flush.
+    /// Records usage for `credentials` (an application the backend confirmed),
+    /// to be reported with the next flush.
     pub fn record(&self, credentials: &AppCredentials, usage: &Usage) {
+        self.record_as(credentials, usage, true);
+    }
+
+    /// Records usage admitted without a backend confirmation of the
+    /// application (during an outage). It is reported only once the backend
+    /// has confirmed the application, and never in the same POST as other
+    /// usage, so an unknown application loses its own usage only.
+    pub fn record_unconfirmed(&self, credentials: &AppCredentials, usage: &Usage) {
+        self.record_as(credentials, usage, false);
+    }
+
+    fn record_as(&self, credentials: &AppCredentials, usage: &Usage, confirmed: bool) {
         if usage.is_empty() {
             return;
         }
         let key = ReportKey::of(credentials);
-        let wake = {
+        let settings = &self.shared.settings;
+        let (added, full) = {
             let mut pending = lock(&self.shared.pending);
-            let seq = pending.next_seq;
-            let len = pending.waiting.len();
-            match pending.waiting.get_mut(&key) {
-                Some((_, existing)) => existing.merge(usage),
-                None if len >= self.shared.settings.max_pending => {
-                    drop(pending);
-                    let dropped = self.shared.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-                    if dropped.is_power_of_two() {
-                        tracing::error!(
-                            dropped,
-                            "3scale report buffer full: usage dropped (backend unreachable for too long?)"
-                        );
-                    }
-                    return;
-                }
-                None => {
-                    pending.next_seq += 1;
-                    pending.waiting.insert(key, (seq, usage.clone()));
-                }
-            }
-            pending.waiting.len() >= self.shared.settings.max_batch
+            let added = pending.add(
+                confirmed,
+                key,
+                None,
+                usage,
+                Some((settings.max_pending, settings.max_pending_bytes)),
+            );
+            (added, pending.waiting.len() >= settings.max_batch)
         };
+        if !added {
+            let dropped = self.shared.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            if dropped.is_power_of_two() {
+                tracing::error!(
+                    dropped,
+                    "3scale report buffer full: usage dropped (backend unreachable for too long?)"
+                );
+            }
+            return;
+        }
         self.shared.recorded.fetch_add(1, Ordering::Relaxed);
-        let commands = self.ensure_started();
-        if wake && let Some(commands) = commands {
-            let _ = commands.send(Command::Wake);
+        if self.ensure_started() && full {
+            self.shared.wake.notify_one();
         }
     }
 
@@ -192,10 +470,13 @@ impl Reporter {
     pub fn unreported(&self, key: &ReportKey) -> Usage {
         let pending = lock(&self.shared.pending);
         let mut usage = Usage::new();
-        if let Some((_, u)) = pending.waiting.get(key) {
-            usage.merge(u);
+        if let Some(entry) = pending.waiting.get(key) {
+            usage.merge(&entry.usage);
         }
-        if let Some(u) = pending.in_flight.get(key) {
+        if let Some(entry) = pending.unconfirmed.get(key) {
+            usage.merge(&entry.usage);
+        }
+        for (_, u) in pending.held.get(key).into_iter().flatten() {
             usage.merge(u);
         }
         usage
@@ -216,67 +497,202 @@ impl Reporter {
         self.flush_now().await
     }
 
-    /// Sends everything pending, on the calling task. If this future is dropped
-    /// half-way, what it had not seen accepted is put back.
+    /// Sends everything pending, on the calling task: confirms the unconfirmed
+    /// applications, retries the failed POSTs, then sends the waiting usage.
+    /// Stops at the first failure. If this future is dropped half-way, what it
+    /// had not seen accepted is kept.
     async fn flush_now(&self) -> Result<(), BackendError> {
         let _guard = self.shared.flush_lock.lock().await;
-        let mut batch: Vec<(u64, ReportKey, Usage)> = {
-            let mut pending = lock(&self.shared.pending);
-            let taken: Vec<_> = pending.waiting.drain().collect();
-            for (key, (_, usage)) in &taken {
-                match pending.in_flight.get_mut(key) {
-                    Some(existing) => existing.merge(usage),
-                    None => {
-                        pending.in_flight.insert(key.clone(), usage.clone());
+        let client = self.shared.client.load_full();
+        self.confirm(&client).await?;
+        loop {
+            let post = lock(&self.shared.pending).retry.pop_front();
+            let Some(post) = post else { break };
+            self.send(&client, post, false).await?;
+        }
+        let posts = lock(&self.shared.pending).take_waiting(self.shared.settings.max_batch);
+        let mut unsent = Unsent {
+            reporter: self,
+            posts: posts.into(),
+        };
+        while let Some(post) = unsent.posts.pop_front() {
+            self.send(&client, post, true).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends one post and settles it: accepted parts are forgotten, the failed
+    /// POST is kept for retry as it is (or given up after a second timeout),
+    /// the unsent rest goes back (to the waiting usage when `fresh`).
+    async fn send(
+        &self,
+        client: &BackendClient,
+        post: Post,
+        fresh: bool,
+    ) -> Result<(), BackendError> {
+        let transactions: Vec<Transaction> = post
+            .items
+            .iter()
+            .map(|(_, key, usage)| Transaction {
+                credentials: key.credentials(),
+                usage: usage.clone(),
+                timestamp: None,
+                log_code: None,
+            })
+            .collect();
+        let timeout = post
+            .timed_out
+            .then_some(self.shared.settings.late_answer_timeout);
+        let guard = KeepPost {
+            reporter: self,
+            post: Some(post),
+        };
+        let result = client
+            .report_partial(self.shared.service_id.as_deref(), &transactions, timeout)
+            .await;
+        let mut guard = guard;
+        let Some(post) = guard.post.take() else {
+            return Ok(());
+        };
+        let shared = &self.shared;
+        let mut pending = lock(&shared.pending);
+        match result {
+            Ok(accepted) => {
+                shared
+                    .reported
+                    .fetch_add(post.items.len() as u64, Ordering::Relaxed);
+                shared
+                    .batches
+                    .fetch_add(accepted.batches as u64, Ordering::Relaxed);
+                pending.release(post.id, &post.items, post.bytes);
+                Ok(())
+            }
+            Err(ReportFailure {
+                accepted,
+                failed_transactions,
+                maybe_applied,
+                error,
+            }) => {
+                shared.failed.fetch_add(1, Ordering::Relaxed);
+                let items = &post.items;
+                let done = accepted.transactions.min(items.len());
+                let failed_end = (done + failed_transactions).min(items.len());
+                let (ok, rest) = items.split_at(done);
+                let (failed, rest) = rest.split_at(failed_end - done);
+                shared
+                    .reported
+                    .fetch_add(ok.len() as u64, Ordering::Relaxed);
+                shared
+                    .batches
+                    .fetch_add(accepted.batches as u64, Ordering::Relaxed);
+                pending.release(post.id, ok, items_bytes(ok));
+                if !rest.is_empty() {
+                    if fresh {
+                        pending.put_back(post.id, rest);
+                    } else {
+                        let part = pending.part(post.id, rest, post.timed_out);
+                        pending.retry.push_front(part);
                     }
                 }
+                if maybe_applied {
+                    shared.timed_out.fetch_add(1, Ordering::Relaxed);
+                }
+                if post.timed_out && maybe_applied {
+                    pending.release(post.id, failed, items_bytes(failed));
+                    let abandoned = shared
+                        .abandoned
+                        .fetch_add(failed.len() as u64, Ordering::Relaxed)
+                        + failed.len() as u64;
+                    drop(pending);
+                    tracing::error!(
+                        %error,
+                        transactions = failed.len(),
+                        abandoned,
+                        "3scale report timed out twice: given up (it may have been applied; sending it again could count it a third time)"
+                    );
+                } else {
+                    let part = pending.part(post.id, failed, post.timed_out || maybe_applied);
+                    pending.retry.push_front(part);
+                    let kept = pending.retry.len();
+                    drop(pending);
+                    tracing::warn!(%error, kept_posts = kept, "3scale report failed; usage kept for retry");
+                }
+                Err(error)
             }
-            taken
-                .into_iter()
-                .map(|(key, (seq, usage))| (seq, key, usage))
-                .collect()
-        };
-        batch.sort_by_key(|(seq, _, _)| *seq);
-        let mut unsent = PutBack {
-            reporter: self,
-            rest: &batch,
-        };
-        while !unsent.rest.is_empty() {
-            let rest = unsent.rest;
-            let (chunk, tail) = rest.split_at(rest.len().min(self.shared.settings.max_batch));
-            let transactions: Vec<Transaction> = chunk
-                .iter()
-                .map(|(_, key, usage)| Transaction {
-                    credentials: key.credentials(),
-                    usage: usage.clone(),
-                    timestamp: None,
-                    log_code: None,
-                })
-                .collect();
-            let client = self.shared.client.load_full();
-            match client
-                .report(self.shared.service_id.as_deref(), &transactions)
-                .await
-            {
-                Ok(_) => {
-                    self.shared
-                        .reported
-                        .fetch_add(chunk.len() as u64, Ordering::Relaxed);
-                    self.shared.batches.fetch_add(1, Ordering::Relaxed);
-                    let mut pending = lock(&self.shared.pending);
-                    for (_, key, _) in chunk {
-                        pending.in_flight.remove(key);
+        }
+    }
+
+    /// Asks the backend about each application admitted without its
+    /// confirmation: known ones join the waiting usage, unknown ones are
+    /// dropped (counted and logged). Stops when the backend is unavailable.
+    async fn confirm(&self, client: &BackendClient) -> Result<(), BackendError> {
+        let keys: Vec<ReportKey> = lock(&self.shared.pending)
+            .unconfirmed
+            .keys()
+            .cloned()
+            .collect();
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let service_id = self.shared.service_id.clone();
+        let mut answers = futures_util::stream::iter(keys)
+            .map(|key| {
+                let mut request = AuthRequest::new(key.credentials());
+                request.usage = None;
+                request.service_id = service_id.clone();
+                async move { (key, client.authorize(&request).await) }
+            })
+            .buffer_unordered(CONFIRM_CONCURRENCY);
+        let mut outcome = Ok(());
+        while let Some((key, answer)) = answers.next().await {
+            let known = match answer {
+                Ok(_) => true,
+                Err(BackendError::Api { code, .. })
+                    if UNKNOWN_APPLICATION.contains(&code.as_str()) =>
+                {
+                    false
+                }
+                Err(error @ BackendError::Api { .. }) => {
+                    // Neither a confirmation nor a "no such application" (e.g.
+                    // the service's credentials refused): kept unconfirmed,
+                    // and the confirmed usage still goes out.
+                    let refused = self
+                        .shared
+                        .unconfirmed_refusals
+                        .fetch_add(1, Ordering::Relaxed)
+                        + 1;
+                    if refused.is_power_of_two() {
+                        tracing::warn!(%error, refused, "3scale: application admitted during an outage could not be confirmed; its usage is kept");
                     }
-                    unsent.rest = tail;
+                    continue;
                 }
                 Err(error) => {
-                    self.shared.failed.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(%error, kept = rest.len(), "3scale report failed; usage kept for retry");
-                    return Err(error);
+                    outcome = Err(error);
+                    break;
+                }
+            };
+            let mut pending = lock(&self.shared.pending);
+            let Some(entry) = pending.unconfirmed.remove(&key) else {
+                continue;
+            };
+            pending.bytes = pending.bytes.saturating_sub(entry.bytes);
+            if known {
+                pending.add(true, key, Some(entry.seq), &entry.usage, None);
+            } else {
+                drop(pending);
+                let unknown = self.shared.unknown.fetch_add(1, Ordering::Relaxed) + 1;
+                if unknown.is_power_of_two() {
+                    tracing::error!(
+                        unknown_applications = unknown,
+                        "3scale: usage admitted during an outage for an application the backend does not know: dropped"
+                    );
                 }
             }
         }
-        Ok(())
+        if outcome.is_err() {
+            self.shared.failed.fetch_add(1, Ordering::Relaxed);
+        }
+        outcome
     }
 
     /// Stops the background flusher and sends everything still held,
@@ -295,18 +711,25 @@ impl Reporter {
         self.final_flush(attempts).await
     }
 
+    /// Flushes until nothing is pending (usage recorded during a flush is sent
+    /// by the next round), at most `attempts` failed rounds.
     async fn final_flush(&self, attempts: u32) -> ReportStats {
         let mut backoff = Duration::from_millis(50);
-        for attempt in 0..attempts.max(1) {
+        let mut failures = 0;
+        // Bounded: every round either fails (counted) or sends what it found.
+        for _ in 0..attempts.max(1).saturating_mul(4) {
             match self.flush_now().await {
-                Ok(()) => break,
-                Err(error) if attempt + 1 < attempts => {
+                Ok(()) if self.stats().pending_applications == 0 => break,
+                Ok(()) => {}
+                Err(error) if failures + 1 < attempts.max(1) => {
+                    failures += 1;
                     tracing::warn!(%error, "3scale report at shutdown failed; retrying");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(2));
                 }
                 Err(error) => {
                     tracing::error!(%error, pending = self.stats().pending_applications, "3scale usage could not be reported at shutdown");
+                    break;
                 }
             }
         }
@@ -318,9 +741,14 @@ impl Reporter {
         let pending = lock(&self.shared.pending);
         let mut apps = pending.waiting.len();
         apps += pending
-            .in_flight
+            .unconfirmed
             .keys()
             .filter(|k| !pending.waiting.contains_key(*k))
+            .count();
+        apps += pending
+            .held
+            .keys()
+            .filter(|k| !pending.waiting.contains_key(*k) && !pending.unconfirmed.contains_key(*k))
             .count();
         ReportStats {
             recorded: self.shared.recorded.load(Ordering::Relaxed),
@@ -329,22 +757,28 @@ impl Reporter {
             failed_flushes: self.shared.failed.load(Ordering::Relaxed),
             dropped: self.shared.dropped.load(Ordering::Relaxed),
             pending_applications: apps as u64,
+            pending_bytes: pending.bytes as u64,
+            timed_out_posts: self.shared.timed_out.load(Ordering::Relaxed),
+            abandoned: self.shared.abandoned.load(Ordering::Relaxed),
+            unknown_applications: self.shared.unknown.load(Ordering::Relaxed),
         }
     }
 
     /// Starts the background flusher on a thread of its own (with its own
     /// runtime and connections), so it neither depends on nor dies with the
-    /// framework's runtimes; every report is sent from there.
-    fn ensure_started(&self) -> Option<mpsc::UnboundedSender<Command>> {
+    /// framework's runtimes; every report is sent from there. `false` once
+    /// stopped or when it cannot start.
+    fn ensure_started(&self) -> bool {
         if self.shared.stop.load(Ordering::Relaxed) {
-            return None;
+            return false;
         }
         let mut commands = lock(&self.shared.commands);
-        if let Some(sender) = commands.as_ref().filter(|s| !s.is_closed()) {
-            return Some(sender.clone());
+        if commands.as_ref().is_some_and(|s| !s.is_closed()) {
+            return true;
         }
         let (sender, receiver) = mpsc::unbounded_channel();
         let reporter = Arc::downgrade(&self.shared);
+        let wake = self.shared.wake.clone();
         let spawned = std::thread::Builder::new()
             .name("threescale-report".into())
             .spawn(move || {
@@ -352,7 +786,7 @@ impl Reporter {
                     .enable_all()
                     .build()
                 {
-                    Ok(runtime) => runtime.block_on(Reporter::run(reporter, receiver)),
+                    Ok(runtime) => runtime.block_on(Reporter::run(reporter, receiver, wake)),
                     Err(error) => {
                         tracing::error!(%error, "3scale reporter could not start its runtime")
                     }
@@ -360,28 +794,44 @@ impl Reporter {
             });
         match spawned {
             Ok(_) => {
-                *commands = Some(sender.clone());
-                Some(sender)
+                *commands = Some(sender);
+                true
             }
             Err(error) => {
                 tracing::error!(%error, "3scale reporter could not start its thread");
-                None
+                false
             }
         }
     }
 
     /// The flusher's loop. It holds the reporter weakly: once every engine
-    /// handle is gone the channel closes and the thread ends.
-    async fn run(shared: std::sync::Weak<Shared>, mut commands: mpsc::UnboundedReceiver<Command>) {
+    /// handle is gone the channel closes and the thread ends. A flush runs
+    /// every `flush_interval`, or earlier when a full batch wakes it, except
+    /// after a failure: then only the backoff timer (doubling up to a minute)
+    /// or an explicit flush starts the next one.
+    async fn run(
+        shared: std::sync::Weak<Shared>,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+        wake: Arc<Notify>,
+    ) {
         let Some(interval) = shared.upgrade().map(|s| s.settings.flush_interval) else {
             return;
         };
         let mut wait = interval;
+        let mut failing = false;
+        let mut deadline = tokio::time::Instant::now() + wait;
         loop {
             let command = tokio::select! {
-                _ = tokio::time::sleep(wait) => Command::Wake,
+                _ = tokio::time::sleep_until(deadline) => None,
+                _ = wake.notified() => {
+                    if failing {
+                        // The backoff holds; the timer will flush.
+                        continue;
+                    }
+                    None
+                }
                 command = commands.recv() => match command {
-                    Some(command) => command,
+                    Some(command) => Some(command),
                     None => return,
                 },
             };
@@ -390,17 +840,32 @@ impl Reporter {
             };
             let reporter = Reporter { shared };
             match command {
-                Command::Wake => {
-                    wait = match reporter.flush_now().await {
-                        Ok(()) => interval,
-                        Err(_) => (wait * 2).clamp(interval, MAX_BACKOFF.max(interval)),
-                    };
+                None => {
+                    match reporter.flush_now().await {
+                        Ok(()) => {
+                            failing = false;
+                            wait = interval;
+                        }
+                        Err(_) => {
+                            wait = if failing {
+                                (wait * 2).clamp(interval, MAX_BACKOFF.max(interval))
+                            } else {
+                                interval
+                            };
+                            failing = true;
+                        }
+                    }
+                    deadline = tokio::time::Instant::now() + wait;
                 }
-                Command::Flush(reply) => {
+                Some(Command::Flush(reply)) => {
                     let result = reporter.flush_now().await;
+                    if result.is_ok() {
+                        failing = false;
+                        wait = interval;
+                    }
                     let _ = reply.send(result);
                 }
-                Command::Shutdown(attempts, reply) => {
+                Some(Command::Shutdown(attempts, reply)) => {
                     let stats = reporter.final_flush(attempts).await;
                     let _ = reply.send(stats);
                     return;
@@ -415,7 +880,7 @@ impl Drop for Shared {
         let pending = self
             .pending
             .get_mut()
-            .map(|p| p.waiting.len() + p.in_flight.len());
+            .map(|p| p.waiting.len() + p.unconfirmed.len() + p.held.len());
         if let Ok(apps) = pending
             && apps > 0
         {
@@ -428,35 +893,41 @@ impl Drop for Shared {
 }
 
 enum Command {
-    Wake,
     Flush(oneshot::Sender<Result<(), BackendError>>),
     Shutdown(u32, oneshot::Sender<ReportStats>),
 }
 
-/// Puts what a flush has not seen accepted back into the waiting set, keeping
-/// its age: on failure, and when the flush is dropped half-way.
-struct PutBack<'a> {
+/// Keeps a post for retry when its send is dropped half-way (its outcome is
+/// unknown: it counts as timed out).
+struct KeepPost<'a> {
     reporter: &'a Reporter,
-    rest: &'a [(u64, ReportKey, Usage)],
+    post: Option<Post>,
 }
 
-impl Drop for PutBack<'_> {
+impl Drop for KeepPost<'_> {
     fn drop(&mut self) {
-        if self.rest.is_empty() {
+        if let Some(mut post) = self.post.take() {
+            post.timed_out = true;
+            lock(&self.reporter.shared.pending).retry.push_front(post);
+        }
+    }
+}
+
+/// Puts the posts a flush has not sent back among the waiting usage when the
+/// flush stops (on failure, or when it is dropped half-way).
+struct Unsent<'a> {
+    reporter: &'a Reporter,
+    posts: VecDeque<Post>,
+}
+
+impl Drop for Unsent<'_> {
+    fn drop(&mut self) {
+        if self.posts.is_empty() {
             return;
         }
         let mut pending = lock(&self.reporter.shared.pending);
-        for (seq, key, usage) in self.rest {
-            pending.in_flight.remove(key);
-            match pending.waiting.get_mut(key) {
-                Some((existing_seq, existing)) => {
-                    *existing_seq = (*existing_seq).min(*seq);
-                    existing.merge(usage);
-                }
-                None => {
-                    pending.waiting.insert(key.clone(), (*seq, usage.clone()));
-                }
-            }
+        for post in self.posts.drain(..) {
+            pending.put_back(post.id, &post.items);
         }
     }
 }
@@ -465,4 +936,284 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::ProviderAuth;
+    use std::sync::atomic::AtomicU64;
+
+    /// A report endpoint on 127.0.0.1: POST number `n` (from 1) waits
+    /// `answer(n).0`, then answers status `answer(n).1`. Returns its URL and
+    /// the number of POSTs received.
+    async fn fake(
+        answer: impl Fn(u64) -> (Duration, u16) + Clone + Send + Sync + 'static,
+    ) -> (String, Arc<AtomicU64>) {
+        let posts = Arc::new(AtomicU64::new(0));
+        let counter = posts.clone();
+        let app = axum::Router::new().route(
+            "/transactions.xml",
+            axum::routing::post(move || {
+                let (counter, answer) = (counter.clone(), answer.clone());
+                async move {
+                    let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+                    let (delay, status) = answer(n);
+                    tokio::time::sleep(delay).await;
+                    http::StatusCode::from_u16(status).unwrap()
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        (url, posts)
+    }
+
+    fn reporter(url: &str, timeout: Duration, settings: ReporterSettings) -> Reporter {
+        let client = BackendClient::builder(ProviderAuth::service_token("tok", "42"))
+            .url(url)
+            .timeout(timeout)
+            .build()
+            .unwrap();
+        Reporter::new(client, None, settings)
+    }
+
+    fn quiet() -> ReporterSettings {
+        ReporterSettings {
+            flush_interval: Duration::from_secs(3600),
+            late_answer_timeout: Duration::from_millis(300),
+            ..ReporterSettings::default()
+        }
+    }
+
+    fn key(i: usize) -> AppCredentials {
+        AppCredentials::UserKey(Secret::new(format!("key-{i}")))
+    }
+
+    #[tokio::test]
+    async fn usage_past_the_byte_bound_is_dropped_and_counted() {
+        let settings = ReporterSettings {
+            max_pending_bytes: 4096,
+            ..quiet()
+        };
+        // Nothing listens there; nothing is sent within the test anyway.
+        let reporter = reporter("http://127.0.0.1:9", Duration::from_secs(1), settings);
+        for i in 0..100 {
+            reporter.record(&key(i), &Usage::hits());
+        }
+        let stats = reporter.stats();
+        assert!(stats.dropped > 0, "{stats:?}");
+        assert_eq!(stats.recorded + stats.dropped, 100);
+        assert!(stats.pending_bytes <= 4096, "{stats:?}");
+        assert_eq!(stats.pending_applications, stats.recorded);
+        // More of a metric already held takes no more room.
+        let before = reporter.stats();
+        reporter.record(&key(0), &Usage::hits());
+        let after = reporter.stats();
+        assert_eq!(after.pending_bytes, before.pending_bytes);
+        assert_eq!(after.recorded, before.recorded + 1);
+        assert_eq!(
+            reporter.unreported(&ReportKey::of(&key(0))).get("hits"),
+            Some(2)
+        );
+        reporter.shared.stop.store(true, Ordering::SeqCst);
+    }
+
+    #[tokio::test]
+    async fn usage_in_flight_counts_against_the_byte_bound() {
+        // The first POST hangs for a while; the bound still counts it.
+        let (url, posts) = fake(|n| {
+            if n == 1 {
+                (Duration::from_millis(800), 202)
+            } else {
+                (Duration::ZERO, 202)
+            }
+        })
+        .await;
+        let settings = ReporterSettings {
+            max_pending_bytes: 2048,
+            ..quiet()
+        };
+        let reporter = reporter(&url, Duration::from_secs(5), settings);
+        let mut i = 0;
+        while reporter.stats().dropped == 0 {
+            reporter.record(&key(i), &Usage::hits());
+            i += 1;
+        }
+        let held = reporter.stats().pending_bytes;
+        let flushing = tokio::spawn({
+            let reporter = reporter.clone();
+            async move { reporter.flush().await }
+        });
+        while posts.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // All of it is in flight now: a new application still does not fit.
+        reporter.record(&key(10_000), &Usage::hits());
+        assert_eq!(reporter.stats().dropped, 2, "{:?}", reporter.stats());
+        assert_eq!(reporter.stats().pending_bytes, held);
+        flushing.await.unwrap().unwrap();
+        let stats = reporter.stats();
+        assert_eq!(stats.pending_bytes, 0, "{stats:?}");
+        assert_eq!(stats.pending_applications, 0, "{stats:?}");
+        reporter.record(&key(10_000), &Usage::hits());
+        assert_eq!(reporter.stats().dropped, 2);
+        reporter.shutdown(1).await;
+    }
+
+    #[tokio::test]
+    async fn a_failed_post_is_kept_and_released_once_accepted() {
+        let (url, posts) = fake(|n| (Duration::ZERO, if n == 1 { 503 } else { 202 })).await;
+        let reporter = reporter(&url, Duration::from_secs(5), quiet());
+        for i in 0..3 {
+            reporter.record(&key(i), &Usage::hits().with("search", 2));
+        }
+        assert!(reporter.flush().await.is_err());
+        let stats = reporter.stats();
+        assert_eq!(stats.pending_applications, 3, "{stats:?}");
+        assert!(stats.pending_bytes > 0);
+        // Kept usage still counts for the cache, with what came since.
+        reporter.record(&key(0), &Usage::hits());
+        let unreported = reporter.unreported(&ReportKey::of(&key(0)));
+        assert_eq!(unreported.get("hits"), Some(2));
+        assert_eq!(unreported.get("search"), Some(2));
+        reporter.flush().await.unwrap();
+        let stats = reporter.stats();
+        assert_eq!(stats.pending_applications, 0, "{stats:?}");
+        assert_eq!(stats.pending_bytes, 0, "{stats:?}");
+        assert_eq!(
+            stats.reported_transactions, 4,
+            "3 retried + 1 new: {stats:?}"
+        );
+        assert_eq!(
+            posts.load(Ordering::SeqCst),
+            3,
+            "failed, its retry, the new usage"
+        );
+        reporter.shutdown(1).await;
+    }
+
+    #[tokio::test]
+    async fn a_post_that_timed_out_twice_is_given_up() {
+        // Never answers in time (the handler sleeps past both timeouts).
+        let (url, posts) = fake(|_| (Duration::from_secs(3), 202)).await;
+        let reporter = reporter(&url, Duration::from_millis(100), quiet());
+        reporter.record(&key(1), &Usage::hits());
+        assert!(matches!(
+            reporter.flush().await,
+            Err(BackendError::Timeout(_))
+        ));
+        let stats = reporter.stats();
+        assert_eq!(stats.timed_out_posts, 1, "{stats:?}");
+        assert_eq!(stats.pending_applications, 1, "kept for one more attempt");
+        assert!(reporter.flush().await.is_err());
+        let stats = reporter.stats();
+        assert_eq!(stats.abandoned, 1, "{stats:?}");
+        assert_eq!(stats.pending_applications, 0, "{stats:?}");
+        assert_eq!(stats.pending_bytes, 0, "{stats:?}");
+        reporter.flush().await.unwrap();
+        assert_eq!(
+            posts.load(Ordering::SeqCst),
+            2,
+            "sent twice, never a third time"
+        );
+        reporter.shutdown(1).await;
+    }
+
+    #[tokio::test]
+    async fn full_batches_do_not_skip_the_backoff() {
+        let (url, posts) = fake(|_| (Duration::ZERO, 503)).await;
+        let settings = ReporterSettings {
+            flush_interval: Duration::from_millis(200),
+            max_batch: 1,
+            ..quiet()
+        };
+        let reporter = reporter(&url, Duration::from_secs(5), settings);
+        let started = std::time::Instant::now();
+        let mut i = 0;
+        while started.elapsed() < Duration::from_millis(1500) {
+            reporter.record(&key(i % 500), &Usage::hits());
+            i += 1;
+            if i % 50 == 0 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+        let sent = posts.load(Ordering::SeqCst);
+        // 200 ms, 200, 400, 800: a handful, whatever the record rate.
+        assert!((1..=8).contains(&sent), "{sent} POSTs for {i} records");
+        assert!(i > 1000);
+        reporter.shared.stop.store(true, Ordering::SeqCst);
+    }
+
+    #[tokio::test]
+    async fn unconfirmed_applications_are_checked_before_they_are_batched() {
+        let bodies = Arc::new(Mutex::new(Vec::<String>::new()));
+        let seen = bodies.clone();
+        let app = axum::Router::new()
+            .route(
+                "/transactions/authorize.xml",
+                axum::routing::get(|query: axum::extract::RawQuery| async move {
+                    let query = query.0.unwrap_or_default();
+                    let error = |code: &str| {
+                        (
+                            http::StatusCode::FORBIDDEN,
+                            format!(
+                                r#"<?xml version="1.0" encoding="UTF-8"?><error code="{code}">refused</error>"#
+                            ),
+                        )
+                    };
+                    if query.contains("user_key=key-bad") {
+                        error("user_key_invalid")
+                    } else if query.contains("user_key=key-odd") {
+                        error("something_else")
+                    } else {
+                        (
+                            http::StatusCode::OK,
+                            r#"<?xml version="1.0" encoding="UTF-8"?><status><authorized>true</authorized><plan>P</plan></status>"#
+                                .to_string(),
+                        )
+                    }
+                }),
+            )
+            .route(
+                "/transactions.xml",
+                axum::routing::post(move |body: String| {
+                    let seen = seen.clone();
+                    async move {
+                        seen.lock().unwrap().push(body);
+                        http::StatusCode::ACCEPTED
+                    }
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        let reporter = reporter(&url, Duration::from_secs(5), quiet());
+        let named = |name: &str| AppCredentials::UserKey(Secret::new(format!("key-{name}")));
+        reporter.record(&named("known"), &Usage::hits());
+        reporter.record_unconfirmed(&named("good"), &Usage::hits());
+        reporter.record_unconfirmed(&named("bad"), &Usage::hits());
+        reporter.record_unconfirmed(&named("odd"), &Usage::hits());
+        reporter.flush().await.unwrap();
+        let stats = reporter.stats();
+        assert_eq!(stats.unknown_applications, 1, "{stats:?}");
+        assert_eq!(stats.reported_transactions, 2, "{stats:?}");
+        // The one neither confirmed nor refused is kept, and did not block the rest.
+        assert_eq!(stats.pending_applications, 1, "{stats:?}");
+        let bodies = bodies.lock().unwrap().join("\n");
+        assert!(
+            bodies.contains("key-known") && bodies.contains("key-good"),
+            "{bodies}"
+        );
+        assert!(
+            !bodies.contains("key-bad") && !bodies.contains("key-odd"),
+            "{bodies}"
+        );
+        reporter.shared.stop.store(true, Ordering::SeqCst);
+    }
 }

@@ -10,7 +10,7 @@ use super::params::Params;
 use super::redact::{Secrets, excerpt};
 use super::{
     AppCredentials, AuthRequest, AuthResponse, BackendError, LimitHeaders, ProviderAuth, Redirect,
-    ReportAccepted, Transaction,
+    ReportAccepted, ReportFailure, Transaction,
 };
 use crate::xml::{Document, Expect, XmlError, parse_document};
 
@@ -248,12 +248,14 @@ impl Inner {
         )
     }
 
-    /// POST /transactions.xml in as many batches as needed.
+    /// POST /transactions.xml in as many batches as needed, stopping at the
+    /// first POST that fails. `timeout` overrides the client's for each POST.
     pub(super) async fn report(
         &self,
         service_id: Option<&str>,
         transactions: &[Transaction],
-    ) -> Result<ReportAccepted, BackendError> {
+        timeout: Option<Duration>,
+    ) -> Result<ReportAccepted, ReportFailure> {
         let mut head = Params::with_capacity(128);
         provider_params(&mut head, &self.auth, service_id);
         let mut accepted = ReportAccepted {
@@ -264,6 +266,15 @@ impl Inner {
         let mut batch_start = 0;
         let mut key = String::with_capacity(48);
         let mut i = 0;
+        let fail =
+            |accepted: ReportAccepted,
+             sent: usize,
+             (error, maybe_applied): (BackendError, bool)| ReportFailure {
+                accepted,
+                failed_transactions: sent,
+                maybe_applied,
+                error,
+            };
         while i < transactions.len() {
             let index = i - batch_start;
             let mut one = Params::with_capacity(96);
@@ -273,8 +284,9 @@ impl Inner {
                     && head.count() + batch.count() + one.count() <= MAX_PARAMS_PER_POST
                     && head.len() + batch.len() + one.len() + 2 <= MAX_BYTES_PER_POST);
             if !fits {
-                self.post_batch(&head, &batch, &transactions[batch_start..i])
-                    .await?;
+                self.post_batch(&head, &batch, &transactions[batch_start..i], timeout)
+                    .await
+                    .map_err(|e| fail(accepted, i - batch_start, e))?;
                 accepted.batches += 1;
                 accepted.transactions += i - batch_start;
                 batch = Params::with_capacity(batch.len());
@@ -286,42 +298,53 @@ impl Inner {
             i += 1;
         }
         if batch_start < transactions.len() {
-            self.post_batch(&head, &batch, &transactions[batch_start..])
-                .await?;
+            self.post_batch(&head, &batch, &transactions[batch_start..], timeout)
+                .await
+                .map_err(|e| fail(accepted, transactions.len() - batch_start, e))?;
             accepted.batches += 1;
             accepted.transactions += transactions.len() - batch_start;
         }
         Ok(accepted)
     }
 
+    /// One report POST. On failure, also whether the backend may have applied
+    /// it anyway (the request was sent and no answer came in time).
     async fn post_batch(
         &self,
         head: &Params,
         batch: &Params,
         transactions: &[Transaction],
-    ) -> Result<(), BackendError> {
+        timeout: Option<Duration>,
+    ) -> Result<(), (BackendError, bool)> {
         let started = Instant::now();
         let secrets = || self.secrets(transactions.iter().map(|t| &t.credentials));
         let mut body = String::with_capacity(head.len() + batch.len() + 1);
         body.push_str(head.as_str());
         body.push('&');
         body.push_str(batch.as_str());
+        let mut maybe_applied = false;
         let result = async {
-            let response = self
+            let mut request = self
                 .http
                 .post(self.endpoint(Call::Report))
                 .header(
                     http::header::CONTENT_TYPE,
                     "application/x-www-form-urlencoded",
                 )
-                .body(body)
-                .send()
-                .await
-                .map_err(|e| self.transport_error(e, secrets))?;
+                .body(body);
+            if let Some(timeout) = timeout {
+                request = request.timeout(timeout);
+            }
+            let response = request.send().await.map_err(|e| {
+                maybe_applied = e.is_timeout() && !e.is_connect();
+                self.transport_error(e, secrets)
+            })?;
             let status = response.status();
-            let body = read_body(response)
-                .await
-                .map_err(|e| self.transport_error(e, secrets))?;
+            let body = read_body(response).await.map_err(|e| {
+                // The answer had started: the backend took the request in.
+                maybe_applied = status.as_u16() == 202 || e.is_timeout();
+                self.transport_error(e, secrets)
+            })?;
             match status.as_u16() {
                 202 => Ok(status),
                 400..=499 => Err(api_error(status, &body, &secrets())),
@@ -336,7 +359,7 @@ impl Inner {
             "report batch"
         );
         log_outcome(Call::Report, started, result.as_ref().copied());
-        result.map(|_| ())
+        result.map(|_| ()).map_err(|e| (e, maybe_applied))
     }
 }
 

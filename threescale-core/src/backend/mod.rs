@@ -682,6 +682,40 @@ impl BackendClient {
         service_id: Option<&str>,
         transactions: &[Transaction],
     ) -> Result<ReportAccepted, BackendError> {
-        self.inner.report(service_id, transactions).await
+        self.inner
+            .report(service_id, transactions, None)
+            .await
+            .map_err(|failure| failure.error)
     }
+
+    /// Like [`BackendClient::report`], but on failure says how far it got:
+    /// the transactions of the POSTs already accepted (a prefix of
+    /// `transactions`), those of the POST that failed (the ones after them),
+    /// and whether that POST may have been applied anyway (it timed out after
+    /// being sent). The rest were not sent. `timeout`, when given, replaces the
+    /// client's timeout for each POST.
+    pub async fn report_partial(
+        &self,
+        service_id: Option<&str>,
+        transactions: &[Transaction],
+        timeout: Option<std::time::Duration>,
+    ) -> Result<ReportAccepted, ReportFailure> {
+        self.inner.report(service_id, transactions, timeout).await
+    }
+}
+
+/// A report that stopped at a POST the backend did not accept.
+#[derive(Debug)]
+pub struct ReportFailure {
+    /// What the POSTs before the failed one carried (all accepted).
+    pub accepted: ReportAccepted,
+    /// Transactions in the POST that failed, right after the accepted ones.
+    pub failed_transactions: usize,
+    /// Whether the failed POST may have been applied by the backend: it was
+    /// sent and the answer did not come in time (a timeout after sending).
+    /// Refused connections, error answers and connections closed without an
+    /// answer count as not applied.
+    pub maybe_applied: bool,
+    /// Why it failed.
+    pub error: BackendError,
 }
