@@ -17,6 +17,7 @@ pub mod engine;
 pub mod headers;
 pub mod mapping;
 pub mod openapi;
+mod outage_log;
 pub mod report;
 pub mod response;
 pub mod secret;
