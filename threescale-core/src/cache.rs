@@ -762,3 +762,185 @@ async fn none_mode(
         Err(error) => engine.backend_trouble(error),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A counter or limit: mostly the ends of the range, sometimes anything.
+    fn extreme() -> impl Strategy<Value = u64> {
+        prop_oneof![
+            Just(0u64),
+            Just(1),
+            Just(u64::MAX),
+            Just(u64::MAX - 1),
+            Just(i64::MAX as u64),
+            Just(i64::MAX as u64 + 1),
+            any::<u64>(),
+        ]
+    }
+
+    fn date(year: i32) -> String {
+        format!("{year:04}-01-01 00:00:00 +0000")
+    }
+
+    fn status_xml(max: u64, current: u64, start: i32, end: i32, child: bool) -> String {
+        let hierarchy = if child {
+            r#"<hierarchy><metric name="hits" children="orders"/></hierarchy>"#
+        } else {
+            ""
+        };
+        format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?><status><authorized>true</authorized><plan>p</plan><usage_reports><usage_report metric="hits" period="year"><period_start>{}</period_start><period_end>{}</period_end><max_value>{max}</max_value><current_value>{current}</current_value></usage_report><usage_report metric="hits" period="eternity"><max_value>{max}</max_value><current_value>{current}</current_value></usage_report></usage_reports>{hierarchy}</status>"#,
+            date(start),
+            date(end)
+        )
+    }
+
+    proptest! {
+        /// Backend numbers at the ends of their range, through the XML parser
+        /// and the cache decision: no panic, no wrap, and the answer is exact.
+        #[test]
+        fn extreme_counters_decide_exactly(
+            max in extreme(),
+            current in extreme(),
+            wanted in extreme(),
+            extra in extreme(),
+            start in 1970i32..=9999,
+            end in 1970i32..=9999,
+            child in any::<bool>(),
+        ) {
+            let xml = status_xml(max, current, start, end, child);
+            let authorization = crate::xml::parse_authorization(xml.as_bytes()).unwrap();
+            let hierarchy = authorization.hierarchy.clone().unwrap_or_default();
+            // hits admitted earlier and not yet reported
+            let unreported = Usage::new().with("hits", extra);
+            let mut state = AllowedState::from_reports(
+                authorization.plan,
+                authorization.usage_reports,
+                &hierarchy,
+                &unreported,
+            );
+            let used = current.saturating_add(extra);
+            let metric = if child { "orders" } else { "hits" };
+            let usage = Usage::new().with(metric, wanted);
+            let verdict = state.admit(&usage);
+            let fits = wanted == 0 || used.checked_add(wanted).is_some_and(|n| n <= max);
+            match verdict {
+                Verdict::Allow(allowed) => {
+                    prop_assert!(fits, "allowed {wanted} on {used} of {max}");
+                    if let Some(figures) = allowed.rate_limit.filter(|_| wanted > 0) {
+                        prop_assert_eq!(figures.limit, max);
+                        prop_assert_eq!(figures.remaining, (max - used - wanted) / wanted);
+                    }
+                    let after = used.saturating_add(wanted);
+                    prop_assert!(state.limits.iter().all(|l| l.used == after));
+                }
+                Verdict::Deny(denial) => {
+                    prop_assert!(!fits, "denied {wanted} on {used} of {max}");
+                    let kind = if max == 0 { DenialKind::AuthFailed } else { DenialKind::LimitsExceeded };
+                    prop_assert_eq!(denial.kind, kind);
+                    prop_assert!(state.limits.iter().all(|l| l.used == used));
+                }
+            }
+        }
+
+        /// Limit headers at any value: no panic, nothing negative or wrapped.
+        #[test]
+        fn extreme_limit_headers_never_wrap(
+            remaining in any::<i64>(),
+            reset in any::<i64>(),
+            max_value in proptest::option::of(any::<i64>()),
+            authorized in any::<bool>(),
+            max in extreme(),
+            current in extreme(),
+        ) {
+            let headers = crate::LimitHeaders { remaining, reset, max_value };
+            let xml = status_xml(max, current, 1970, 9999, false);
+            let mut authorization = crate::xml::parse_authorization(xml.as_bytes()).unwrap();
+            authorization.authorized = authorized;
+            if !authorized {
+                authorization.reason = Some("usage limits are exceeded".into());
+            }
+            if let Some(figures) = crate::headers::rate_limit_from(&headers, &authorization.usage_reports) {
+                prop_assert!(figures.reset > 0 && figures.reset <= i64::MAX as u64);
+                prop_assert!(figures.remaining <= i64::MAX as u64);
+                prop_assert!(figures.limit <= i64::MAX as u64);
+            }
+            let response = crate::AuthResponse {
+                status: if authorized { http::StatusCode::OK } else { http::StatusCode::CONFLICT },
+                authorization: Some(authorization),
+                limit_headers: Some(headers),
+                rejection_reason: None,
+            };
+            if let Verdict::Deny(denial) = verdict_from_answer(&response, false) {
+                if let Some(after) = denial.retry_after {
+                    prop_assert!(after > 0 && after <= i64::MAX as u64);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_cache_is_bounded_in_bytes_not_entries() {
+        let settings = CacheSettings {
+            max_bytes: 1024 * 1024,
+            ..CacheSettings::default()
+        };
+        let cache = AuthCache::new(&settings);
+        // 2,000 keys of 20 KB: 40 MB of keys offered to a 1 MiB cache
+        for i in 0..2_000 {
+            let key = AppCredentials::user_key(format!("{i:05}{}", "x".repeat(20_000)));
+            assert!(matches!(
+                cache.lookup(&key, &Usage::hits()),
+                CacheLookup::Miss(_)
+            ));
+        }
+        let (entries, bytes) = cache.size();
+        assert!(
+            bytes <= settings.max_bytes,
+            "{bytes} bytes in {entries} entries"
+        );
+        assert!(entries <= 52, "{entries} entries of 20 KB in 1 MiB");
+        assert!(entries > 0);
+    }
+
+    #[test]
+    fn the_entry_count_still_bounds_small_entries() {
+        let settings = CacheSettings {
+            capacity: 100,
+            ..CacheSettings::default()
+        };
+        let cache = AuthCache::new(&settings);
+        for i in 0..1_000 {
+            let key = AppCredentials::user_key(format!("k{i}"));
+            let _ = cache.lookup(&key, &Usage::hits());
+        }
+        let (entries, _) = cache.size();
+        assert!(entries <= 100, "{entries}");
+    }
+
+    #[test]
+    fn the_accepted_metrics_are_bounded() {
+        let cache = AuthCache::new(&CacheSettings::default());
+        let usage: Usage = (0..3_000).map(|i| (format!("m{i}"), 1)).collect();
+        cache.accept(&usage);
+        assert_eq!(cache.accepted.load().len(), MAX_ACCEPTED_METRICS);
+        let long = Usage::new().with("x".repeat(MAX_METRIC_NAME + 1), 1);
+        cache.accept(&long);
+        assert!(!cache.accepts(&long));
+        assert!(cache.accepts(&Usage::new().with("m0", 1)));
+        assert!(!cache.accepts(&Usage::new().with("m0", 1).with("other", 1)));
+    }
+
+    #[test]
+    fn durations_past_the_clock_do_not_overflow() {
+        let now = Instant::now();
+        assert!(later(now, Duration::MAX) > now);
+        assert_eq!(
+            later(now, Duration::from_secs(1)),
+            now + Duration::from_secs(1)
+        );
+    }
+}
