@@ -611,10 +611,12 @@ impl ThreeScale {
                 self.inner.outage_log.failed(
                     &self.inner.service_id,
                     &error,
-                    &format!(
-                        "3scale backend unavailable (failure policy {:?})",
-                        self.inner.failure_policy
-                    ),
+                    match self.inner.failure_policy {
+                        FailurePolicy::Closed => {
+                            "3scale backend unavailable (failure policy closed)"
+                        }
+                        FailurePolicy::Open => "3scale backend unavailable (failure policy open)",
+                    },
                 );
                 match self.inner.failure_policy {
                     FailurePolicy::Closed => Verdict::Deny(
