@@ -59,7 +59,7 @@ const MAX_METRIC_NAME: usize = 256;
 /// The bytes each entry is charged for the cache's own bookkeeping (hash
 /// table slot, access-order and write-order nodes, reference counts), measured
 /// with the `memory` benchmark.
-const ENTRY_OVERHEAD: usize = 320;
+const ENTRY_OVERHEAD: usize = 576;
 
 /// The cache of authorizations.
 pub(crate) struct AuthCache {
