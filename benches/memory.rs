@@ -11,8 +11,9 @@
 //!
 //! ```text
 //! keys 200000 x 256 B (51.2 MB of keys); cache budget 64.0 MiB
-//! cache: 75000 entries, 63.9 MiB charged (895 B per entry)
-//! RSS before 20.1 MiB, after 118.4 MiB, growth 98.3 MiB
+//! denied 200000, backend calls 201001, 18.7 s
+//! cache: 61680 entries, 64.0 MiB charged (1088 B per entry)
+//! RSS before 9.1 MiB, after 75.4 MiB, growth 66.4 MiB
 //! ```
 //!
 //! Linux only (it reads `/proc`); elsewhere the RSS lines say "unknown".
