@@ -1,14 +1,28 @@
 //! Cached mode: authorizations cached per (service, credentials), hits counted
 //! locally against the plan's limits, one backend call per key at a time.
 //!
-//! An entry is filled by `authorize` (no usage, with the `hierarchy` and
-//! `limit_headers` extensions), which returns the application's limits and
+//! An entry is filled by `authorize` (with the `hierarchy` and `limit_headers`
+//! extensions, and the request's usage as *predicted* usage, which the backend
+//! checks and does not store), which returns the application's limits and
 //! counters. Later requests are decided locally: each limit touched by the
 //! request's usage (the metric itself, or an ancestor of it) must stay within
 //! its maximum once this request is counted. The counters start from the
 //! backend's values plus the usage recorded but not yet reported, so
 //! a refill never forgets admitted hits. An entry lives for `ttl`, or until the
 //! earliest period of its limits ends; a denial (bad key) for `negative_ttl`.
+//!
+//! Metrics: a metric the backend does not know makes the real backend discard
+//! a whole report batch, other applications' hits included. So usage is only
+//! ever admitted for metrics the backend has accepted: the cache keeps a
+//! bounded set of them per service (filled from answers to requests that
+//! carried them), and a request naming any other metric asks the backend once
+//! with `authorize` and that usage (a warm entry keeps its local counters).
+//! An unknown metric is refused as in Sync mode (403, `metric_invalid`).
+//!
+//! Memory: the cache is bounded in bytes as well as entries
+//! ([`CacheSettings::max_bytes`]); each entry weighs its key, its limits and
+//! counters, the entry it replaces (kept for outages) and a fixed allowance
+//! for the cache's own bookkeeping.
 //!
 //! Over-admission bound: one instance admits exactly up to each limit between
 //! refills. With `N` instances sharing an application, each one sees the others'
@@ -17,7 +31,7 @@
 //! before any hit was reported; in a steady state the excess is bounded by
 //! the hits the other instances admit within `ttl + flush_interval`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -36,10 +50,23 @@ use crate::{
 /// How long a failed fill is shared by concurrent requests before the next try.
 const UNAVAILABLE_FOR: Duration = Duration::from_millis(250);
 
+/// At most this many metric names are remembered as accepted per service.
+const MAX_ACCEPTED_METRICS: usize = 1024;
+
+/// Longer metric names are never remembered (they are checked every time).
+const MAX_METRIC_NAME: usize = 256;
+
+/// The bytes each entry is charged for the cache's own bookkeeping (hash
+/// table slot, access-order and write-order nodes, reference counts), measured
+/// with the `memory` benchmark.
+const ENTRY_OVERHEAD: usize = 576;
+
 /// The cache of authorizations.
 pub(crate) struct AuthCache {
     entries: moka::sync::Cache<AppCredentials, Slot>,
     settings: CacheSettings,
+    /// Metric names the backend has accepted for this service.
+    accepted: arc_swap::ArcSwap<HashSet<Arc<str>>>,
 }
 
 /// One key's place in the cache; the cell is filled once, by one backend call.
@@ -94,12 +121,61 @@ pub(crate) enum CacheLookup {
 
 impl AuthCache {
     pub(crate) fn new(settings: &CacheSettings) -> Self {
+        // One budget for both bounds: each entry weighs at least its share of
+        // the bytes per allowed entry, so no more than `capacity` fit.
+        let floor = (settings.max_bytes / settings.capacity.max(1)).max(1);
         AuthCache {
             entries: moka::sync::Cache::builder()
-                .max_capacity(settings.capacity)
+                .max_capacity(settings.max_bytes.max(1))
+                .weigher(move |key: &AppCredentials, slot: &Slot| {
+                    let bytes = (key_bytes(key) + slot.bytes()) as u64;
+                    u32::try_from(bytes.max(floor)).unwrap_or(u32::MAX)
+                })
                 .build(),
             settings: *settings,
+            accepted: arc_swap::ArcSwap::from_pointee(HashSet::new()),
         }
+    }
+
+    /// Entries held and the bytes they are charged.
+    pub(crate) fn size(&self) -> (u64, u64) {
+        self.entries.run_pending_tasks();
+        (self.entries.entry_count(), self.entries.weighted_size())
+    }
+
+    /// Whether the backend has accepted every metric of `usage`.
+    fn accepts(&self, usage: &Usage) -> bool {
+        let accepted = self.accepted.load();
+        usage
+            .entries()
+            .iter()
+            .all(|(metric, _)| accepted.contains(metric))
+    }
+
+    /// Remembers the metrics of `usage` as accepted by the backend.
+    fn accept(&self, usage: &Usage) {
+        if self.accepts(usage) {
+            return;
+        }
+        self.accepted.rcu(|current| {
+            let mut next = HashSet::clone(current);
+            for (metric, _) in usage.entries() {
+                if next.len() < MAX_ACCEPTED_METRICS && metric.len() <= MAX_METRIC_NAME {
+                    next.insert(metric.clone());
+                }
+            }
+            next
+        });
+    }
+
+    /// Charges a just-filled slot its real size, if it is still the key's slot.
+    fn reweigh(&self, credentials: &AppCredentials, slot: &Slot) {
+        self.entries
+            .entry(credentials.clone())
+            .and_compute_with(|current| match current {
+                Some(current) if Arc::ptr_eq(&current.value().0, &slot.0) => Op::Put(slot.clone()),
+                _ => Op::Nop,
+            });
     }
 
     pub(crate) fn lookup(&self, credentials: &AppCredentials, usage: &Usage) -> CacheLookup {
@@ -111,6 +187,10 @@ impl AuthCache {
             match slot.0.cell.get() {
                 None => return CacheLookup::Miss(slot),
                 Some(entry) if !entry.expired(now) => {
+                    if matches!(entry, Entry::Allowed { .. }) && !self.accepts(usage) {
+                        // A metric the backend has not accepted yet: ask it once.
+                        return CacheLookup::Miss(slot);
+                    }
                     return match entry.decide(usage) {
                         Some(verdict) => CacheLookup::Decided(verdict),
                         // A recent failed fill: decide from the fallback, no new call.
@@ -147,7 +227,27 @@ fn slot_of(result: moka::ops::compute::CompResult<AppCredentials, Slot>) -> Opti
     }
 }
 
+/// The bytes a key holds.
+fn key_bytes(key: &AppCredentials) -> usize {
+    std::mem::size_of::<AppCredentials>()
+        + match key {
+            AppCredentials::UserKey(key) => key.expose().len(),
+            AppCredentials::AppId { app_id, app_key } => {
+                app_id.len() + app_key.as_ref().map_or(0, |k| k.expose().len())
+            }
+        }
+}
+
 impl Slot {
+    /// The bytes this slot holds: its entry, the entry it replaces, and the
+    /// cache's bookkeeping.
+    fn bytes(&self) -> usize {
+        let own = |slot: &Slot| {
+            std::mem::size_of::<SlotInner>() + slot.0.cell.get().map_or(0, Entry::bytes)
+        };
+        ENTRY_OVERHEAD + own(self) + self.0.previous.as_ref().map_or(0, own)
+    }
+
     fn new(previous: Option<Slot>) -> Self {
         // Keep one generation only: the fallback of a fallback is not needed.
         let previous = previous.map(|p| match &p.0.previous {
@@ -169,6 +269,18 @@ impl Slot {
 }
 
 impl Entry {
+    /// The heap bytes of the entry.
+    fn bytes(&self) -> usize {
+        match self {
+            Entry::Allowed { state, .. } => {
+                let state = state.lock().unwrap_or_else(|p| p.into_inner());
+                state.bytes()
+            }
+            Entry::Denied { denial, .. } => denial.reason.as_ref().map_or(0, String::len),
+            Entry::Unavailable { .. } => 0,
+        }
+    }
+
     fn expired(&self, now: Instant) -> bool {
         match self {
             Entry::Allowed { expires, .. } | Entry::Denied { expires, .. } => now >= *expires,
@@ -190,6 +302,33 @@ impl Entry {
 }
 
 impl AllowedState {
+    /// The heap bytes of the state.
+    fn bytes(&self) -> usize {
+        let arc = |s: &Arc<str>| s.len() + 2 * std::mem::size_of::<usize>();
+        self.plan.as_ref().map_or(0, String::len)
+            + self
+                .limits
+                .iter()
+                .map(|l| std::mem::size_of::<Limit>() + arc(&l.metric))
+                .sum::<usize>()
+            + self
+                .reports
+                .iter()
+                .map(|r| std::mem::size_of::<UsageReport>() + r.metric.len())
+                .sum::<usize>()
+            + self
+                .ancestors
+                .iter()
+                .map(|(k, v)| {
+                    arc(k)
+                        + std::mem::size_of::<(Arc<str>, Vec<Arc<str>>)>()
+                        + v.iter()
+                            .map(|a| arc(a) + std::mem::size_of::<Arc<str>>())
+                            .sum::<usize>()
+                })
+                .sum::<usize>()
+    }
+
     fn from_reports(
         plan: Option<String>,
         reports: Vec<UsageReport>,
@@ -257,7 +396,7 @@ impl AllowedState {
             .map(|(_, v)| match v {
                 UsageValue::Add(n) | UsageValue::Set(n) => n,
             })
-            .sum()
+            .fold(0u64, u64::saturating_add)
     }
 
     fn admit(&mut self, usage: &Usage) -> Verdict {
@@ -278,7 +417,12 @@ impl AllowedState {
                         + 1
                 })
                 .unwrap_or(0);
-            if limit.used.saturating_add(wanted) > limit.max {
+            // Past u64::MAX is past any limit: no arithmetic on backend numbers wraps.
+            let Some(after) = limit
+                .used
+                .checked_add(wanted)
+                .filter(|after| *after <= limit.max)
+            else {
                 let kind = if limit.max == 0 {
                     DenialKind::AuthFailed
                 } else {
@@ -295,8 +439,8 @@ impl AllowedState {
                     });
                 }
                 return Verdict::Deny(denial);
-            }
-            let remaining = limit.max - limit.used - wanted;
+            };
+            let remaining = limit.max - after;
             let same_calls = remaining / wanted;
             if limit.period_end.is_some() && tightest.as_ref().is_none_or(|(c, _)| same_calls < *c)
             {
@@ -330,6 +474,13 @@ impl AllowedState {
     }
 }
 
+/// `now + by`, or far ahead when that does not fit in an `Instant`.
+fn later(now: Instant, by: Duration) -> Instant {
+    now.checked_add(by)
+        .or_else(|| now.checked_add(crate::config::MAX_CACHE_DURATION))
+        .unwrap_or(now)
+}
+
 /// Fills the slot (one backend call for all concurrent waiters), then decides.
 pub(crate) async fn fill_and_decide(
     engine: &ThreeScale,
@@ -345,16 +496,46 @@ pub(crate) async fn fill_and_decide(
     if settings.outage == OutageBehaviour::None {
         return none_mode(engine, live, credentials, usage).await;
     }
-    let entry = slot
-        .0
-        .cell
-        .get_or_init(|| fetch(engine, live, credentials, &settings))
-        .await;
+    let cache = engine.inner().cache.as_ref();
+    // Set when this request's fill ran: `Some(denial)` when the backend refused
+    // this request's usage (an unknown metric) while the entry was filled.
+    let mut filled_here: Option<Option<Denial>> = None;
+    let entry = {
+        let filled_here = &mut filled_here;
+        slot.0
+            .cell
+            .get_or_init(|| async move {
+                let (entry, refusal) = fetch(engine, live, credentials, &settings, usage).await;
+                *filled_here = Some(refusal);
+                entry
+            })
+            .await
+    };
+    if let Some(refusal) = filled_here {
+        if let Some(cache) = cache {
+            cache.reweigh(credentials, &slot);
+        }
+        if let Some(denial) = refusal {
+            return Verdict::Deny(denial);
+        }
+    }
+    if let Entry::Allowed { .. } = entry
+        && let Some(cache) = cache
+        && !cache.accepts(usage)
+    {
+        // The entry was filled for another request's metrics: check these once.
+        if let Some(refused) = verify_metrics(engine, live, cache, credentials, usage).await {
+            return refused;
+        }
+    }
     if let Some(verdict) = entry.decide(usage) {
         return verdict;
     }
-    // The backend is unavailable.
-    if let Some(previous) = &slot.0.previous
+    // The backend is unavailable. Usage of a metric the backend has not
+    // accepted is never admitted from a cached entry.
+    let verified = cache.is_none_or(|cache| cache.accepts(usage));
+    if verified
+        && let Some(previous) = &slot.0.previous
         && let Some(old) = previous.0.cell.get()
     {
         let usable = match settings.outage {
@@ -380,16 +561,61 @@ pub(crate) async fn fill_and_decide(
     }
 }
 
-async fn fetch(
+/// Whether an answer to a request carrying usage proves the backend accepted
+/// its metrics: authorized, or denied by the limits check (which reads them).
+fn usage_accepted(response: &crate::AuthResponse) -> bool {
+    response.is_authorized() || limits_denial(response)
+}
+
+fn limits_denial(response: &crate::AuthResponse) -> bool {
+    response.rejection_reason.as_deref() == Some("limits_exceeded")
+        || response
+            .authorization
+            .as_ref()
+            .and_then(|a| a.reason.as_deref())
+            == Some("usage limits are exceeded")
+}
+
+/// An error about the request's usage rather than the application.
+fn usage_refused(error: &BackendError) -> bool {
+    matches!(error, BackendError::Api { code, .. }
+        if code == "metric_invalid" || code == "usage_value_invalid")
+}
+
+/// Asks the backend about `usage` (predicted: checked, not stored) for a warm
+/// entry. `None` when the backend accepts its metrics (now remembered); else
+/// the verdict, as Sync mode would give it.
+async fn verify_metrics(
+    engine: &ThreeScale,
+    live: &Live,
+    cache: &AuthCache,
+    credentials: &AppCredentials,
+    usage: &Usage,
+) -> Option<Verdict> {
+    match authorize(engine, live, credentials, Some(usage)).await {
+        Ok(response) if usage_accepted(&response) => {
+            engine
+                .inner()
+                .outage_log
+                .recovered(&engine.inner().service_id);
+            cache.accept(usage);
+            None
+        }
+        Ok(response) => Some(verdict_from_answer(&response, false)),
+        Err(error) => Some(engine.backend_trouble(error)),
+    }
+}
+
+/// One `authorize` call with the cache's extensions.
+async fn authorize(
     engine: &ThreeScale,
     live: &Live,
     credentials: &AppCredentials,
-    settings: &CacheSettings,
-) -> Entry {
-    let inner = engine.inner();
+    usage: Option<&Usage>,
+) -> Result<crate::AuthResponse, BackendError> {
     let request = AuthRequest {
         credentials: credentials.clone(),
-        usage: None,
+        usage: usage.filter(|u| !u.is_empty()).cloned(),
         referrer: None,
         redirect: None,
         log_code: None,
@@ -401,23 +627,49 @@ async fn fetch(
             ..Extensions::default()
         },
     };
-    inner
+    engine
+        .inner()
         .backend_calls
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let answer = if live.service.backend_version == crate::BackendVersion::OAuth {
+    if live.service.backend_version == crate::BackendVersion::OAuth {
         live.client.oauth_authorize(&request).await
     } else {
         live.client.authorize(&request).await
-    };
+    }
+}
+
+/// Fills an entry, sending `usage` as predicted usage. When the backend
+/// refuses that usage (an unknown metric), the entry is filled by a second
+/// call without it, and the refusal is returned for this request alone.
+async fn fetch(
+    engine: &ThreeScale,
+    live: &Live,
+    credentials: &AppCredentials,
+    settings: &CacheSettings,
+    usage: &Usage,
+) -> (Entry, Option<Denial>) {
+    let inner = engine.inner();
+    let mut answer = authorize(engine, live, credentials, Some(usage)).await;
+    let mut refusal = None;
+    match &answer {
+        Ok(response) if usage_accepted(response) => {
+            if let Some(cache) = &inner.cache {
+                cache.accept(usage);
+            }
+        }
+        Err(error) if usage_refused(error) => {
+            if let Err(BackendError::Api { code, .. }) = &answer {
+                refusal = Some(Denial::new(DenialKind::AuthFailed).with_reason(code.clone()));
+            }
+            answer = authorize(engine, live, credentials, None).await;
+        }
+        _ => {}
+    }
     let now = Instant::now();
-    match answer {
+    let entry = match answer {
         Ok(response) => {
-            let limits_denial = response.rejection_reason.as_deref() == Some("limits_exceeded")
-                || response
-                    .authorization
-                    .as_ref()
-                    .and_then(|a| a.reason.as_deref())
-                    == Some("usage limits are exceeded");
+            inner.outage_log.recovered(&inner.service_id);
+            let limits_denial = limits_denial(&response);
             match (
                 response.is_authorized() || limits_denial,
                 response.authorization,
@@ -431,10 +683,10 @@ async fn fetch(
                         &hierarchy,
                         &unreported,
                     );
-                    let mut expires = now + settings.ttl;
+                    let mut expires = later(now, settings.ttl);
                     if let Some(end) = state.earliest_period_end() {
                         let left = (end - Utc::now()).to_std().unwrap_or(Duration::ZERO);
-                        expires = expires.min(now + left);
+                        expires = expires.min(later(now, left));
                     }
                     Entry::Allowed {
                         state: Mutex::new(state),
@@ -456,25 +708,30 @@ async fn fetch(
                     };
                     Entry::Denied {
                         denial,
-                        expires: now + settings.negative_ttl,
+                        expires: later(now, settings.negative_ttl),
                     }
                 }
             }
         }
         Err(error) if !BackendError::is_outage(&error) => Entry::Denied {
             denial: crate::engine::refusal(&error),
-            expires: now + settings.negative_ttl,
+            expires: later(now, settings.negative_ttl),
         },
         Err(error) => {
             inner
                 .backend_failures
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            tracing::warn!(%error, "3scale backend unavailable while filling the cache");
+            inner.outage_log.failed(
+                &inner.service_id,
+                &error,
+                "3scale backend unavailable while filling the cache",
+            );
             Entry::Unavailable {
-                until: now + UNAVAILABLE_FOR,
+                until: later(now, UNAVAILABLE_FOR),
             }
         }
-    }
+    };
+    (entry, refusal)
 }
 
 /// `OutageBehaviour::None`: no cache, one authrep per request.
@@ -503,5 +760,187 @@ async fn none_mode(
     match answer {
         Ok(response) => verdict_from_answer(&response, false),
         Err(error) => engine.backend_trouble(error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A counter or limit: mostly the ends of the range, sometimes anything.
+    fn extreme() -> impl Strategy<Value = u64> {
+        prop_oneof![
+            Just(0u64),
+            Just(1),
+            Just(u64::MAX),
+            Just(u64::MAX - 1),
+            Just(i64::MAX as u64),
+            Just(i64::MAX as u64 + 1),
+            any::<u64>(),
+        ]
+    }
+
+    fn date(year: i32) -> String {
+        format!("{year:04}-01-01 00:00:00 +0000")
+    }
+
+    fn status_xml(max: u64, current: u64, start: i32, end: i32, child: bool) -> String {
+        let hierarchy = if child {
+            r#"<hierarchy><metric name="hits" children="orders"/></hierarchy>"#
+        } else {
+            ""
+        };
+        format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?><status><authorized>true</authorized><plan>p</plan><usage_reports><usage_report metric="hits" period="year"><period_start>{}</period_start><period_end>{}</period_end><max_value>{max}</max_value><current_value>{current}</current_value></usage_report><usage_report metric="hits" period="eternity"><max_value>{max}</max_value><current_value>{current}</current_value></usage_report></usage_reports>{hierarchy}</status>"#,
+            date(start),
+            date(end)
+        )
+    }
+
+    proptest! {
+        /// Backend numbers at the ends of their range, through the XML parser
+        /// and the cache decision: no panic, no wrap, and the answer is exact.
+        #[test]
+        fn extreme_counters_decide_exactly(
+            max in extreme(),
+            current in extreme(),
+            wanted in extreme(),
+            extra in extreme(),
+            start in 1970i32..=9999,
+            end in 1970i32..=9999,
+            child in any::<bool>(),
+        ) {
+            let xml = status_xml(max, current, start, end, child);
+            let authorization = crate::xml::parse_authorization(xml.as_bytes()).unwrap();
+            let hierarchy = authorization.hierarchy.clone().unwrap_or_default();
+            // hits admitted earlier and not yet reported
+            let unreported = Usage::new().with("hits", extra);
+            let mut state = AllowedState::from_reports(
+                authorization.plan,
+                authorization.usage_reports,
+                &hierarchy,
+                &unreported,
+            );
+            let used = current.saturating_add(extra);
+            let metric = if child { "orders" } else { "hits" };
+            let usage = Usage::new().with(metric, wanted);
+            let verdict = state.admit(&usage);
+            let fits = wanted == 0 || used.checked_add(wanted).is_some_and(|n| n <= max);
+            match verdict {
+                Verdict::Allow(allowed) => {
+                    prop_assert!(fits, "allowed {wanted} on {used} of {max}");
+                    if let Some(figures) = allowed.rate_limit.filter(|_| wanted > 0) {
+                        prop_assert_eq!(figures.limit, max);
+                        prop_assert_eq!(figures.remaining, (max - used - wanted) / wanted);
+                    }
+                    let after = used.saturating_add(wanted);
+                    prop_assert!(state.limits.iter().all(|l| l.used == after));
+                }
+                Verdict::Deny(denial) => {
+                    prop_assert!(!fits, "denied {wanted} on {used} of {max}");
+                    let kind = if max == 0 { DenialKind::AuthFailed } else { DenialKind::LimitsExceeded };
+                    prop_assert_eq!(denial.kind, kind);
+                    prop_assert!(state.limits.iter().all(|l| l.used == used));
+                }
+            }
+        }
+
+        /// Limit headers at any value: no panic, nothing negative or wrapped.
+        #[test]
+        fn extreme_limit_headers_never_wrap(
+            remaining in any::<i64>(),
+            reset in any::<i64>(),
+            max_value in proptest::option::of(any::<i64>()),
+            authorized in any::<bool>(),
+            max in extreme(),
+            current in extreme(),
+        ) {
+            let headers = crate::LimitHeaders { remaining, reset, max_value };
+            let xml = status_xml(max, current, 1970, 9999, false);
+            let mut authorization = crate::xml::parse_authorization(xml.as_bytes()).unwrap();
+            authorization.authorized = authorized;
+            if !authorized {
+                authorization.reason = Some("usage limits are exceeded".into());
+            }
+            if let Some(figures) = crate::headers::rate_limit_from(&headers, &authorization.usage_reports) {
+                prop_assert!(figures.reset > 0 && figures.reset <= i64::MAX as u64);
+                prop_assert!(figures.remaining <= i64::MAX as u64);
+                prop_assert!(figures.limit <= i64::MAX as u64);
+            }
+            let response = crate::AuthResponse {
+                status: if authorized { http::StatusCode::OK } else { http::StatusCode::CONFLICT },
+                authorization: Some(authorization),
+                limit_headers: Some(headers),
+                rejection_reason: None,
+            };
+            if let Verdict::Deny(denial) = verdict_from_answer(&response, false) {
+                if let Some(after) = denial.retry_after {
+                    prop_assert!(after > 0 && after <= i64::MAX as u64);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_cache_is_bounded_in_bytes_not_entries() {
+        let settings = CacheSettings {
+            max_bytes: 1024 * 1024,
+            ..CacheSettings::default()
+        };
+        let cache = AuthCache::new(&settings);
+        // 2,000 keys of 20 KB: 40 MB of keys offered to a 1 MiB cache
+        for i in 0..2_000 {
+            let key = AppCredentials::user_key(format!("{i:05}{}", "x".repeat(20_000)));
+            assert!(matches!(
+                cache.lookup(&key, &Usage::hits()),
+                CacheLookup::Miss(_)
+            ));
+        }
+        let (entries, bytes) = cache.size();
+        assert!(
+            bytes <= settings.max_bytes,
+            "{bytes} bytes in {entries} entries"
+        );
+        assert!(entries <= 52, "{entries} entries of 20 KB in 1 MiB");
+        assert!(entries > 0);
+    }
+
+    #[test]
+    fn the_entry_count_still_bounds_small_entries() {
+        let settings = CacheSettings {
+            capacity: 100,
+            ..CacheSettings::default()
+        };
+        let cache = AuthCache::new(&settings);
+        for i in 0..1_000 {
+            let key = AppCredentials::user_key(format!("k{i}"));
+            let _ = cache.lookup(&key, &Usage::hits());
+        }
+        let (entries, _) = cache.size();
+        assert!(entries <= 100, "{entries}");
+    }
+
+    #[test]
+    fn the_accepted_metrics_are_bounded() {
+        let cache = AuthCache::new(&CacheSettings::default());
+        let usage: Usage = (0..3_000).map(|i| (format!("m{i}"), 1)).collect();
+        cache.accept(&usage);
+        assert_eq!(cache.accepted.load().len(), MAX_ACCEPTED_METRICS);
+        let long = Usage::new().with("x".repeat(MAX_METRIC_NAME + 1), 1);
+        cache.accept(&long);
+        assert!(!cache.accepts(&long));
+        assert!(cache.accepts(&Usage::new().with("m0", 1)));
+        assert!(!cache.accepts(&Usage::new().with("m0", 1).with("other", 1)));
+    }
+
+    #[test]
+    fn durations_past_the_clock_do_not_overflow() {
+        let now = Instant::now();
+        assert!(later(now, Duration::MAX) > now);
+        assert_eq!(
+            later(now, Duration::from_secs(1)),
+            now + Duration::from_secs(1)
+        );
     }
 }

@@ -71,6 +71,10 @@ pub struct EngineStats {
     pub backend_failures: u64,
     /// Auth calls made to the backend.
     pub backend_calls: u64,
+    /// Authorizations (allowed and denied) held by the cache (cached mode).
+    pub cache_entries: u64,
+    /// Bytes the cache accounts for those entries, at most `CacheSettings::max_bytes`.
+    pub cache_bytes: u64,
     /// The report batcher's counters.
     pub reports: ReportStats,
 }
@@ -92,7 +96,9 @@ pub(crate) struct Inner {
     timeout: std::time::Duration,
     pub(crate) service_id: Arc<str>,
     pub(crate) reporter: Reporter,
-    cache: Option<AuthCache>,
+    pub(crate) cache: Option<AuthCache>,
+    /// Outage lines, rate-limited.
+    pub(crate) outage_log: crate::outage_log::OutageLog,
     token_verifier: Option<TokenVerifier>,
     allowed: AtomicU64,
     denied: AtomicU64,
@@ -214,6 +220,7 @@ impl ThreeScale {
                 service_id,
                 reporter,
                 cache,
+                outage_log: crate::outage_log::OutageLog::default(),
                 token_verifier,
                 allowed: AtomicU64::new(0),
                 denied: AtomicU64::new(0),
@@ -489,7 +496,15 @@ impl ThreeScale {
 
     /// Counters.
     pub fn stats(&self) -> EngineStats {
+        let (cache_entries, cache_bytes) = self
+            .inner
+            .cache
+            .as_ref()
+            .map(AuthCache::size)
+            .unwrap_or_default();
         EngineStats {
+            cache_entries,
+            cache_bytes,
             allowed: self.inner.allowed.load(Ordering::Relaxed),
             denied: self.inner.denied.load(Ordering::Relaxed),
             degraded: self.inner.degraded.load(Ordering::Relaxed),
@@ -717,7 +732,10 @@ impl ThreeScale {
             live.client.authrep(&request).await
         };
         match answer {
-            Ok(response) => verdict_from_answer(&response, false),
+            Ok(response) => {
+                inner.outage_log.recovered(&inner.service_id);
+                verdict_from_answer(&response, false)
+            }
             Err(error) => self.backend_trouble(error),
         }
     }
@@ -728,7 +746,16 @@ impl ThreeScale {
             error if !error.is_outage() => Verdict::Deny(refusal(&error)),
             error => {
                 self.inner.backend_failures.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(%error, policy = ?self.inner.failure_policy, "3scale backend unavailable");
+                self.inner.outage_log.failed(
+                    &self.inner.service_id,
+                    &error,
+                    match self.inner.failure_policy {
+                        FailurePolicy::Closed => {
+                            "3scale backend unavailable (failure policy closed)"
+                        }
+                        FailurePolicy::Open => "3scale backend unavailable (failure policy open)",
+                    },
+                );
                 match self.inner.failure_policy {
                     FailurePolicy::Closed => Verdict::Deny(
                         Denial::new(DenialKind::BackendUnavailable)

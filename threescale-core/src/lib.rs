@@ -18,6 +18,7 @@ pub mod engine;
 pub mod headers;
 pub mod mapping;
 pub mod openapi;
+mod outage_log;
 pub mod report;
 pub mod request;
 pub mod response;

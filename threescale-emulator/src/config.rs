@@ -178,6 +178,10 @@ pub struct ProxyConfig {
     /// Content type of the no-match answer (default `text/plain; charset=utf-8`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_headers_no_match: Option<String>,
+    /// The gateway policy chain, served as given (`[{name, configuration}]`),
+    /// e.g. `apicast.policy.3scale_batcher`; left out of the served JSON when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policy_chain: Vec<serde_json::Value>,
 }
 
 /// One mapping rule as the admin portal holds it. The query part of `pattern`

@@ -297,6 +297,12 @@ fn service_json(served: &Served, index: usize, host: &str) -> Value {
         );
     }
     p.insert("proxy_rules".into(), Value::Array(proxy_rules));
+    if !proxy.policy_chain.is_empty() {
+        p.insert(
+            "policy_chain".into(),
+            Value::Array(proxy.policy_chain.clone()),
+        );
+    }
     json!({
         "id": id_json(&config.id),
         "name": system_name(config),

@@ -93,6 +93,27 @@ impl std::fmt::Debug for Inner {
     }
 }
 
+/// Parses and checks a backend URL: `http` or `https`, a host, a valid port, no
+/// user information, query or fragment. The one check of every configuration
+/// source and of the client ([`crate::config::validate_url`]).
+pub(crate) fn parse_backend_url(url: &str) -> Result<Url, String> {
+    let not_http = "the backend URL is not an http or https URL";
+    let parsed = Url::parse(url.trim()).map_err(|e| format!("{not_http} ({e})"))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(not_http.into());
+    }
+    if parsed.host().is_none() {
+        return Err("the backend URL has no host".into());
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err("the backend URL must not have a query or a fragment".into());
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err("the backend URL must not contain user information".into());
+    }
+    Ok(parsed)
+}
+
 impl Inner {
     pub(super) fn build(
         url: &str,
@@ -101,26 +122,7 @@ impl Inner {
         connect_timeout: Duration,
         pool_max_idle_per_host: usize,
     ) -> Result<Inner, BackendError> {
-        let parsed = Url::parse(url.trim())
-            .map_err(|e| BackendError::Config(format!("invalid backend URL: {e}")))?;
-        if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(BackendError::Config(
-                "the backend URL must use http or https".into(),
-            ));
-        }
-        if parsed.host().is_none() {
-            return Err(BackendError::Config("the backend URL has no host".into()));
-        }
-        if parsed.query().is_some() || parsed.fragment().is_some() {
-            return Err(BackendError::Config(
-                "the backend URL must not have a query or a fragment".into(),
-            ));
-        }
-        if !parsed.username().is_empty() || parsed.password().is_some() {
-            return Err(BackendError::Config(
-                "the backend URL must not contain user information".into(),
-            ));
-        }
+        let parsed = parse_backend_url(url).map_err(BackendError::Config)?;
         let base = parsed.as_str().trim_end_matches('/').to_string();
         let endpoint = |call: Call| {
             Url::parse(&format!("{base}{}", call.path()))

@@ -30,6 +30,7 @@ use http::StatusCode;
 use crate::{Secret, Usage, xml::Authorization};
 
 mod client;
+pub(crate) use client::parse_backend_url;
 mod params;
 pub(crate) mod redact;
 

@@ -20,7 +20,7 @@
 //!     - { http_method: ANY, pattern: "/", metric_system_name: hits, delta: 1 }
 //!   errors:
 //!     no_match: { status: 404, body: '{"error":"no route"}', content_type: application/json }
-//! mode: sync                          # or: { cached: { ttl_ms: 10000, flush_interval_ms: 5000, outage: resilient } }
+//! mode: sync                          # or: { cached: { ttl_ms: 10000, flush_interval_ms: 5000, outage: resilient, max_bytes: 67108864 } }
 //! failure_policy: closed              # or open
 //! bypass_paths: [/health]           # whole segments: /health, /health/..., never /healthcare
 //! request:                            # all optional
@@ -320,6 +320,7 @@ struct CachedSection {
     flush_interval_ms: Option<u64>,
     max_batch: Option<usize>,
     capacity: Option<u64>,
+    max_bytes: Option<u64>,
     max_pending: Option<usize>,
     outage: Option<OutageName>,
 }
@@ -488,6 +489,7 @@ impl ProjectFile {
                     flush_interval: ms(c.flush_interval_ms, defaults.flush_interval),
                     max_batch: c.max_batch.unwrap_or(defaults.max_batch),
                     capacity: c.capacity.unwrap_or(defaults.capacity),
+                    max_bytes: c.max_bytes.unwrap_or(defaults.max_bytes),
                     max_pending: c.max_pending.unwrap_or(defaults.max_pending),
                     outage: match c.outage {
                         None => defaults.outage,

@@ -105,6 +105,11 @@ pub struct CacheSettings {
     pub max_batch: usize,
     /// At most this many cached authorizations.
     pub capacity: u64,
+    /// At most this many bytes of cached authorizations, denials included
+    /// (keys, limits and counters, with a fixed allowance per entry for the
+    /// cache's own bookkeeping). Whichever of `capacity` and `max_bytes` is
+    /// reached first evicts. At least [`MIN_CACHE_BYTES`].
+    pub max_bytes: u64,
     /// At most this many applications' usage kept for retry during outages.
     pub max_pending: usize,
     /// What cached entries are worth while the backend is unavailable.
@@ -146,11 +151,22 @@ impl Default for CacheSettings {
             flush_interval: Duration::from_secs(5),
             max_batch: 1000,
             capacity: 100_000,
+            max_bytes: DEFAULT_CACHE_BYTES,
             max_pending: 1_000_000,
             outage: OutageBehaviour::default(),
         }
     }
 }
+
+/// The default byte budget of the authorization cache: 64 MiB.
+pub const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// The smallest byte budget of the authorization cache: 16 KiB.
+pub const MIN_CACHE_BYTES: u64 = 16 * 1024;
+
+/// The longest TTL or flush interval accepted: one year (longer ones would
+/// overflow clock arithmetic on some platforms and are never meant).
+pub const MAX_CACHE_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// What to do when the backend cannot be asked (down, slow, 5xx, malformed answer).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -258,7 +274,7 @@ impl Config {
             if let Some(url) = var("THREESCALE_BACKEND_URL").filter(|u| !u.is_empty()) {
                 validate_url(&url)
                     .map_err(|reason| ConfigError::new("env", "THREESCALE_BACKEND_URL", reason))?;
-                config.service.backend_url = url.trim_end_matches('/').to_string();
+                config.service.backend_url = url.trim().trim_end_matches('/').to_string();
             }
             return Ok(config);
         }
@@ -518,6 +534,7 @@ impl ConfigBuilder {
         }
         let backend_url = self
             .backend_url
+            .map(|url| url.trim().to_string())
             .unwrap_or_else(|| DEFAULT_BACKEND_URL.to_string());
         validate_url(&backend_url).map_err(|reason| err("backend_url", reason))?;
         let rules = if self.rules.is_empty() {
@@ -586,16 +603,20 @@ pub(crate) fn parse_content_type(value: &str) -> Result<http::HeaderValue, Strin
         .map_err(|_| format!("{value:?} is not a valid Content-Type value"))
 }
 
-/// Checks that `url` is an absolute `http` or `https` URL with a host.
+/// Checks a backend URL exactly as the backend client does: an absolute
+/// `http` or `https` URL with a host, a valid port, and no user information,
+/// query or fragment (surrounding whitespace is ignored). Every configuration
+/// source uses it, so a URL a built [`Config`] holds never fails later in
+/// [`crate::ThreeScale::new`]. The message never repeats user information.
+///
+/// ```
+/// use threescale_core::config::validate_url;
+/// assert!(validate_url("http://127.0.0.1:3001").is_ok());
+/// assert!(validate_url("http://user:pass@127.0.0.1:3001").is_err());
+/// assert!(validate_url("http://127.0.0.1:3001/?a=b").is_err());
+/// ```
 pub fn validate_url(url: &str) -> Result<(), String> {
-    let rest = url
-        .strip_prefix("http://")
-        .or_else(|| url.strip_prefix("https://"))
-        .ok_or_else(|| format!("{url:?} is not an http or https URL"))?;
-    if rest.is_empty() || rest.starts_with('/') {
-        return Err(format!("{url:?} has no host"));
-    }
-    Ok(())
+    crate::backend::parse_backend_url(url).map(|_| ())
 }
 
 /// Checks the cached-mode settings.
@@ -614,6 +635,21 @@ pub fn validate_cache(settings: &CacheSettings) -> Result<(), (&'static str, Str
     }
     if settings.capacity == 0 {
         return Err(("mode.cached.capacity", "must be more than zero".into()));
+    }
+    if settings.max_bytes < MIN_CACHE_BYTES {
+        return Err((
+            "mode.cached.max_bytes",
+            format!("must be at least {MIN_CACHE_BYTES} bytes"),
+        ));
+    }
+    for (field, value) in [
+        ("mode.cached.ttl", settings.ttl),
+        ("mode.cached.negative_ttl", settings.negative_ttl),
+        ("mode.cached.flush_interval", settings.flush_interval),
+    ] {
+        if value > MAX_CACHE_DURATION {
+            return Err((field, "must be at most one year".into()));
+        }
     }
     Ok(())
 }

@@ -186,8 +186,9 @@ impl Portal {
         format!("portal {}", self.url())
     }
 
-    /// Fetches and validates the configuration (engine settings get defaults:
-    /// Sync mode, closed failure policy).
+    /// Fetches and validates the configuration. The engine settings come from
+    /// the service's policy chain exactly as for the same JSON read from a file
+    /// ([`super::proxy`]): the batcher policy selects Cached mode.
     pub async fn load(&self) -> Result<Config, ConfigError> {
         let source = self.source_name();
         let fail = |reason: String| ConfigError::new(source.clone(), "", reason);
@@ -210,27 +211,10 @@ impl Portal {
             .text()
             .await
             .map_err(|e| fail(format!("reading the answer: {}", e.without_url())))?;
-        let mut services = super::proxy::parse_proxy_config(&text, &source)?;
-        let position = services
-            .iter()
-            .position(|s| s.service_id == self.service_id)
-            .ok_or_else(|| {
-                ConfigError::new(
-                    source.clone(),
-                    "proxy_config.content.id",
-                    format!("expected service {}", self.service_id),
-                )
-            })?;
-        let service = services.swap_remove(position);
-        Ok(Config {
-            service,
-            mode: super::Mode::Sync,
-            failure_policy: super::FailurePolicy::Closed,
-            timeout: DEFAULT_TIMEOUT,
-            bypass_paths: Vec::new(),
-            rate_limit_headers: super::RateLimitHeaders::default(),
-            request: crate::RequestPolicy::default(),
-        })
+        let root: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| fail(format!("invalid JSON: {e}")))?;
+        // The same loader as a proxy config file: the same JSON gives the same settings.
+        super::proxy::config_for_service(&root, &source, Some(&self.service_id))
     }
 
     /// Loads the configuration now and puts it in force in `engine`. On any

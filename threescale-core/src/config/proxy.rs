@@ -96,18 +96,46 @@ pub fn config_from_proxy_json(json: &str, source_name: &str) -> Result<Config, C
 
 /// Like [`config_from_proxy_json`], from an already parsed document.
 pub(crate) fn config_from_value(root: &Value, source_name: &str) -> Result<Config, ConfigError> {
+    config_for_service(root, source_name, None)
+}
+
+/// The one loader of a proxy config document into a full [`Config`], for files
+/// and the admin portal alike: the service with id `service_id` (or the only
+/// service when `None`), with the engine settings of its policy chain.
+pub(crate) fn config_for_service(
+    root: &Value,
+    source_name: &str,
+    service_id: Option<&str>,
+) -> Result<Config, ConfigError> {
     let mut services = services_from_value(root, source_name)?;
-    if services.len() != 1 {
-        return Err(ConfigError::new(
-            source_name,
-            "services",
-            format!(
-                "holds {} services; one engine protects exactly one",
-                services.len()
-            ),
-        ));
+    let position = match service_id {
+        Some(id) => services
+            .iter()
+            .position(|(s, _)| s.service_id == id)
+            .ok_or_else(|| {
+                ConfigError::new(
+                    source_name,
+                    "proxy_config.content.id",
+                    format!("expected service {id}"),
+                )
+            })?,
+        None if services.len() == 1 => 0,
+        None => {
+            return Err(ConfigError::new(
+                source_name,
+                "services",
+                format!(
+                    "holds {} services; one engine protects exactly one",
+                    services.len()
+                ),
+            ));
+        }
+    };
+    let (service, mode) = services.swap_remove(position);
+    if let Mode::Cached(settings) = &mode {
+        super::validate_cache(settings)
+            .map_err(|(field, reason)| ConfigError::new(source_name, field, reason))?;
     }
-    let (service, mode) = services.remove(0);
     Ok(Config {
         service,
         mode,
