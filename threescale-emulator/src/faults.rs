@@ -100,7 +100,7 @@ impl FaultState {
 
     fn fires(&mut self, every_nth: Option<u64>, share: f64, n: u64) -> bool {
         if let Some(k) = every_nth.filter(|&k| k > 0) {
-            return n % k == 0;
+            return n.is_multiple_of(k);
         }
         share > 0.0 && self.rng.random::<f64>() < share
     }

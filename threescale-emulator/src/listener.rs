@@ -164,10 +164,10 @@ pub(crate) async fn handle(State(state): State<EmulatorState>, req: Request) -> 
 async fn dispatch(state: EmulatorState, req: Request) -> Response {
     let route = Route::of(req.method(), req.uri().path());
     state.count_request(route);
-    if route.faultable() {
-        if let Some(resp) = inject_fault(&state).await {
-            return resp;
-        }
+    if route.faultable()
+        && let Some(resp) = inject_fault(&state).await
+    {
+        return resp;
     }
     let (parts, body) = req.into_parts();
     let media = media_type(&parts.headers);
