@@ -22,6 +22,7 @@
 //! Denied requests get the configured error response. The future is a named
 //! state machine; nothing is boxed unless the backend must be asked.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -35,6 +36,7 @@ mod extract;
 
 pub use body::ResponseBody;
 #[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use extract::{Auth, AuthRejection};
 pub use future::ResponseFuture;
 pub use layer::ThreeScaleLayer;
