@@ -25,8 +25,9 @@
 //! Settings (environment): `LOAD_DURATION_SECS` (3, per scenario and round),
 //! `LOAD_WARMUP_SECS` (1), `LOAD_CONCURRENCY` (32), `LOAD_ROUNDS` (2),
 //! `LOAD_MAX_REQUESTS` (2,000,000 per measurement), `LOAD_LATENCY_SECS` (2, the
-//! one-at-a-time runs), `LOAD_CLIENT_THREADS` (1), `LOAD_WRITE` (1: write
-//! `docs/perf.svg` and the load section of `PERFORMANCE.md`; 0: print only).
+//! one-at-a-time runs), `LOAD_CLIENT_THREADS` (1). The run only prints; with
+//! `THREESCALE_BENCH_WRITE=1` it also rewrites `docs/perf.svg` and the load
+//! section of `PERFORMANCE.md` (tracked files, so never by default).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -92,7 +93,7 @@ impl Settings {
             max_requests: env_or("LOAD_MAX_REQUESTS", 2_000_000u64).max(1),
             latency_duration: Duration::from_secs_f64(env_or("LOAD_LATENCY_SECS", 2.0)),
             client_threads: env_or("LOAD_CLIENT_THREADS", 1usize).max(1),
-            write: env_or("LOAD_WRITE", 1u8) != 0,
+            write: env_or("THREESCALE_BENCH_WRITE", 0u8) != 0,
         }
     }
 }
@@ -1223,6 +1224,10 @@ fn main() {
             Ok(()) => println!("wrote docs/perf.svg and the load section of PERFORMANCE.md"),
             Err(e) => eprintln!("could not write the report: {e}"),
         }
+    } else if !results.serial.is_empty() {
+        println!(
+            "docs/perf.svg and PERFORMANCE.md left as they are (THREESCALE_BENCH_WRITE=1 writes them)"
+        );
     }
 
     // Stop everything: servers, engines (final reports), emulator.

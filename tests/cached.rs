@@ -62,7 +62,7 @@ fn engine(backend: &threescale::emulator::EmulatorHandle, mode: Mode) -> ThreeSc
 fn pick(c: usize, i: usize) -> (&'static str, &'static str, &'static str) {
     let keys = ["k0", "k1", "k2", "k3", "tight", "bad-key"];
     let key = keys[(c * 7 + i * 3) % keys.len()];
-    if (c + i) % 4 == 0 {
+    if (c + i).is_multiple_of(4) {
         (key, "POST", "/w")
     } else {
         (key, "GET", "/r")

@@ -5,6 +5,7 @@
 //! Service Management API ([`backend`]), and decides: allow, or deny with a
 //! reason ([`decision`]).
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -17,6 +18,8 @@ pub mod decision;
 pub mod engine;
 pub mod headers;
 pub mod mapping;
+#[cfg(feature = "openapi")]
+#[cfg_attr(docsrs, doc(cfg(feature = "openapi")))]
 pub mod openapi;
 mod outage_log;
 pub mod report;

@@ -12,8 +12,8 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::faults::Faults;
-use crate::server::{AppRef, EmulatorState};
+use crate::faults::{Faults, parse_faults};
+use crate::state::{AppRef, EmulatorState};
 
 fn json_error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({ "error": message.into() }))).into_response()
@@ -54,22 +54,6 @@ pub(crate) async fn stats(State(state): State<EmulatorState>) -> Response {
 /// `GET /_emulator/faults`.
 pub(crate) async fn get_faults(State(state): State<EmulatorState>) -> Response {
     Json(state.faults()).into_response()
-}
-
-/// Reads a JSON [`Faults`] body; a share outside `0.0..=1.0` is refused.
-pub(crate) fn parse_faults(body: &[u8]) -> Result<Faults, String> {
-    let faults = serde_json::from_slice::<Faults>(body).map_err(|e| e.to_string())?;
-    if [
-        faults.error_share,
-        faults.malformed_share,
-        faults.drop_share,
-    ]
-    .iter()
-    .any(|s| !(0.0..=1.0).contains(s))
-    {
-        return Err("shares must be within 0.0..=1.0".into());
-    }
-    Ok(faults)
 }
 
 /// `POST /_emulator/faults` with a JSON [`Faults`] body.
@@ -178,7 +162,7 @@ pub(crate) async fn internal_errors(
     }
     let per_page = match q.get("per_page") {
         Some(p) => {
-            let n = crate::usage::ruby_to_i(p);
+            let n = crate::ruby::ruby_to_i(p);
             if n <= 0 {
                 return json_error(StatusCode::BAD_REQUEST, "per_page needs to be > 0");
             }
@@ -188,7 +172,7 @@ pub(crate) async fn internal_errors(
     };
     let page = q
         .get("page")
-        .map_or(1, |p| crate::usage::ruby_to_i(p).max(1) as usize);
+        .map_or(1, |p| crate::ruby::ruby_to_i(p).max(1) as usize);
     let all = state.errors(&id).unwrap_or_default();
     let count = all.len();
     let errors: Vec<_> = all

@@ -266,13 +266,13 @@ fn run(
     };
     let app = &svc.apps[app_idx];
 
-    if ext.no_body {
-        if let Some(u) = usage {
-            for (name, _) in u.iter() {
-                let name = String::from_utf8_lossy(name);
-                if svc.metric(&name).is_none() {
-                    return Err(BackendError::metric_invalid(&name));
-                }
+    if ext.no_body
+        && let Some(u) = usage
+    {
+        for (name, _) in u.iter() {
+            let name = String::from_utf8_lossy(name);
+            if svc.metric(&name).is_none() {
+                return Err(BackendError::metric_invalid(&name));
             }
         }
     }

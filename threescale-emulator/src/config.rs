@@ -8,7 +8,6 @@ use std::path::Path;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::errors::EmulatorError;
-use crate::model::Registry;
 use crate::period::Period;
 
 /// The whole emulator configuration.
@@ -451,21 +450,6 @@ impl EmulatorConfig {
     /// ```
     pub fn builder() -> EmulatorConfigBuilder {
         EmulatorConfigBuilder::default()
-    }
-
-    /// Checks the references (plans, metrics, parents) and uniqueness rules.
-    pub fn validate(&self) -> Result<(), EmulatorError> {
-        let (_, mut problems) = Registry::build(self);
-        for service in &self.services {
-            if let Some(proxy) = &service.proxy {
-                problems.extend(proxy_problems(service, proxy));
-            }
-        }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(EmulatorError::Invalid(problems.join("; ")))
-        }
     }
 }
 

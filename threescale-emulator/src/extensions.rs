@@ -23,10 +23,10 @@ impl Extensions {
     /// A header the parser rejects counts as no header.
     pub fn parse(header: Option<&[u8]>, query: &Params) -> Self {
         let mut opts = Params::new();
-        if let Some(h) = header {
-            if parse_nested_query(h, &mut opts).is_err() {
-                opts = Params::new();
-            }
+        if let Some(h) = header
+            && parse_nested_query(h, &mut opts).is_err()
+        {
+            opts = Params::new();
         }
         let one = |name: &str| matches!(opts.get(name), Some(Value::Str(v)) if v == b"1");
         let no_body = match opts.get("no_body") {

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use axum::body::{Body, Bytes};
+use axum::response::Response;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -98,7 +100,7 @@ impl FaultState {
 
     fn fires(&mut self, every_nth: Option<u64>, share: f64, n: u64) -> bool {
         if let Some(k) = every_nth.filter(|&k| k > 0) {
-            return n % k == 0;
+            return n.is_multiple_of(k);
         }
         share > 0.0 && self.rng.random::<f64>() < share
     }
@@ -140,6 +142,34 @@ pub(crate) fn malformed_body(n: u64) -> &'static str {
         1 => "<<<this is not xml>>>",
         _ => "<?xml version=\"1.0\" encoding=\"UTF-8\"?><status><authorized>true</plan></status",
     }
+}
+
+/// Reads a JSON [`Faults`] body; a share outside `0.0..=1.0` is refused.
+pub(crate) fn parse_faults(body: &[u8]) -> Result<Faults, String> {
+    let faults = serde_json::from_slice::<Faults>(body).map_err(|e| e.to_string())?;
+    if [
+        faults.error_share,
+        faults.malformed_share,
+        faults.drop_share,
+    ]
+    .iter()
+    .any(|s| !(0.0..=1.0).contains(s))
+    {
+        return Err("shares must be within 0.0..=1.0".into());
+    }
+    Ok(faults)
+}
+
+/// A response whose body fails before its first byte: hyper then closes the
+/// connection without sending anything.
+pub(crate) fn dropped_connection() -> Response {
+    let failing = futures_util::stream::once(async {
+        Err::<Bytes, std::io::Error>(std::io::Error::new(
+            std::io::ErrorKind::ConnectionAborted,
+            "connection dropped by threescale-emulator fault injection",
+        ))
+    });
+    Response::new(Body::from_stream(failing))
 }
 
 #[cfg(test)]

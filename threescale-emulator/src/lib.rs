@@ -119,23 +119,27 @@
 
 mod admin;
 mod auth;
-pub mod clock;
-pub mod config;
+mod clock;
+mod config;
 mod errors;
 mod extensions;
-pub mod faults;
+mod faults;
 mod limit_headers;
 mod listener;
 mod model;
-pub mod params;
-pub mod period;
+mod params;
+mod period;
 mod portal;
+mod portal_store;
 mod report;
+mod route;
+mod ruby;
 mod server;
+mod state;
 mod store;
-pub mod timestamp;
-pub mod usage;
-pub mod xml;
+mod timestamp;
+mod usage;
+mod xml;
 
 pub use clock::{Clock, SystemClock};
 pub use config::{
@@ -145,8 +149,7 @@ pub use config::{
 pub use errors::EmulatorError;
 pub use faults::Faults;
 pub use listener::XML_CONTENT_TYPE;
-pub use period::Period;
-pub use server::{
-    AppRef, Emulator, EmulatorHandle, EmulatorState, PeriodTotals, UsageTotals, serve_from_file,
-};
+pub use period::{Period, UnknownPeriod};
+pub use server::{Emulator, EmulatorHandle, serve_from_file};
+pub use state::{AppRef, EmulatorState, PeriodTotals, UsageTotals};
 pub use store::{ErrorEntry, RequestStats};

@@ -5,15 +5,15 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
-use bytes::Bytes;
 
-use crate::auth::{AuthKind, AuthReply, auth_call};
+use crate::auth::{AuthReply, auth_call};
 use crate::errors::BackendError;
 use crate::extensions::Extensions;
-use crate::faults::{FaultAction, malformed_body};
+use crate::faults::{FaultAction, dropped_connection, malformed_body};
 use crate::params::{BYTESIZE_LIMIT, Params, ParseError, parse_multipart, parse_nested_query};
 use crate::report::report_call;
-use crate::server::EmulatorState;
+use crate::route::Route;
+use crate::state::EmulatorState;
 use crate::xml::error_xml;
 
 /// The backend's content type.
@@ -23,42 +23,6 @@ const CSP: &str = "default-src 'self'";
 const ALLOW_METHODS: &str = "GET, POST, PATCH, PUT, DELETE";
 const ALLOW_HEADERS: &str = "Authorization, Accept-Encoding, Content-Type, Cache-Control, Accept, If-Match, If-Modified-Since, If-None-Match, If-Unmodified-Since, X-Requested-With, X-HTTP-Method-Override, 3scale-options";
 const STATUS_JSON: &str = "{\"status\":\"ok\",\"version\":{\"backend\":\"3.4.3\"}}";
-
-/// The listener's routes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Route {
-    Options,
-    Available,
-    Auth(AuthKind),
-    Report,
-    Status,
-    Check,
-    NotFound,
-}
-
-impl Route {
-    fn of(method: &Method, path: &str) -> Route {
-        if method == Method::OPTIONS {
-            return Route::Options;
-        }
-        let get = method == Method::GET || method == Method::HEAD;
-        match path {
-            "/available" if method == Method::HEAD => Route::Available,
-            "/transactions/authorize.xml" if get => Route::Auth(AuthKind::Authorize),
-            "/transactions/authrep.xml" if get => Route::Auth(AuthKind::Authrep),
-            "/transactions/oauth_authorize.xml" if get => Route::Auth(AuthKind::OauthAuthorize),
-            "/transactions/oauth_authrep.xml" if get => Route::Auth(AuthKind::OauthAuthrep),
-            "/transactions.xml" if method == Method::POST => Route::Report,
-            "/status" if get => Route::Status,
-            "/check.txt" if get => Route::Check,
-            _ => Route::NotFound,
-        }
-    }
-
-    fn faultable(self) -> bool {
-        matches!(self, Route::Auth(_) | Route::Report)
-    }
-}
 
 /// Which headers a response carries.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -200,10 +164,10 @@ pub(crate) async fn handle(State(state): State<EmulatorState>, req: Request) -> 
 async fn dispatch(state: EmulatorState, req: Request) -> Response {
     let route = Route::of(req.method(), req.uri().path());
     state.count_request(route);
-    if route.faultable() {
-        if let Some(resp) = inject_fault(&state).await {
-            return resp;
-        }
+    if route.faultable()
+        && let Some(resp) = inject_fault(&state).await
+    {
+        return resp;
     }
     let (parts, body) = req.into_parts();
     let media = media_type(&parts.headers);
@@ -396,21 +360,10 @@ fn auth_response(reply: AuthReply, ext: &Extensions, error_ext: &Extensions) -> 
     }
 }
 
-/// A response whose body fails before its first byte: hyper then closes the
-/// connection without sending anything.
-pub(crate) fn dropped_connection() -> Response {
-    let failing = futures_util::stream::once(async {
-        Err::<Bytes, std::io::Error>(std::io::Error::new(
-            std::io::ErrorKind::ConnectionAborted,
-            "connection dropped by threescale-emulator fault injection",
-        ))
-    });
-    Response::new(Body::from_stream(failing))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::AuthKind;
 
     #[test]
     fn routes() {

@@ -4,9 +4,9 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::config::{EmulatorConfig, ServiceConfig};
-use crate::errors::BackendError;
+use crate::errors::{BackendError, EmulatorError};
 use crate::period::Period;
-use crate::usage::ruby_to_i;
+use crate::ruby::ruby_to_i;
 
 #[derive(Clone, Debug)]
 pub(crate) struct MetricModel {
@@ -433,6 +433,25 @@ fn descendants(metrics: &[MetricModel], i: usize) -> Vec<usize> {
         out.extend(descendants(metrics, c));
     }
     out
+}
+
+// The check lives here, next to the registry it builds, so that `config`
+// (the file format) does not depend on the model built from it.
+impl EmulatorConfig {
+    /// Checks the references (plans, metrics, parents) and uniqueness rules.
+    pub fn validate(&self) -> Result<(), EmulatorError> {
+        let (_, mut problems) = Registry::build(self);
+        for service in &self.services {
+            if let Some(proxy) = &service.proxy {
+                problems.extend(crate::config::proxy_problems(service, proxy));
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(EmulatorError::Invalid(problems.join("; ")))
+        }
+    }
 }
 
 #[cfg(test)]

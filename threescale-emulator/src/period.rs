@@ -177,12 +177,6 @@ fn eternity_end() -> DateTime<Utc> {
 }
 
 /// Formats a time like the backend's `TIME_FORMAT` (`%Y-%m-%d %H:%M:%S %z` in UTC).
-///
-/// ```
-/// use chrono::{TimeZone, Utc};
-/// let t = Utc.with_ymd_and_hms(2010, 5, 15, 0, 0, 0).unwrap();
-/// assert_eq!(threescale_emulator::period::format_time(t), "2010-05-15 00:00:00 +0000");
-/// ```
 pub fn format_time(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S +0000").to_string()
 }
@@ -310,5 +304,12 @@ mod tests {
         let mut sorted = Period::DESC;
         sorted.sort();
         assert_eq!(sorted, Period::ALL);
+    }
+
+    #[test]
+    fn format_time_examples() {
+        use chrono::{TimeZone, Utc};
+        let t = Utc.with_ymd_and_hms(2010, 5, 15, 0, 0, 0).unwrap();
+        assert_eq!(format_time(t), "2010-05-15 00:00:00 +0000");
     }
 }

@@ -17,14 +17,6 @@ pub const REPORT_DEADLINE_PAST: i64 = 86_400;
 pub const REPORT_DEADLINE_FUTURE: i64 = 3_600;
 
 /// Parses a transaction timestamp into UNIX seconds (UTC, fractions dropped).
-///
-/// ```
-/// use threescale_emulator::timestamp::parse_to_utc;
-/// assert_eq!(parse_to_utc("1271980765"), Some(1271980765));
-/// assert_eq!(parse_to_utc("2010-04-22 23:55:45 +0200"), parse_to_utc("2010-04-22 21:55:45"));
-/// assert_eq!(parse_to_utc("2012garbage2012"), None);
-/// assert_eq!(parse_to_utc(""), None);
-/// ```
 pub fn parse_to_utc(input: &str) -> Option<i64> {
     ruby_integer(input).or_else(|| parse_date(input))
 }
@@ -317,5 +309,16 @@ mod tests {
         assert_eq!(check_window(now + 3_600, now), Ok(()));
         assert_eq!(check_window(now + 3_601, now), Err(OutOfRange::TooNew));
         assert_eq!(check_window(i64::MIN, now), Err(OutOfRange::TooOld));
+    }
+
+    #[test]
+    fn parse_to_utc_examples() {
+        assert_eq!(parse_to_utc("1271980765"), Some(1271980765));
+        assert_eq!(
+            parse_to_utc("2010-04-22 23:55:45 +0200"),
+            parse_to_utc("2010-04-22 21:55:45")
+        );
+        assert_eq!(parse_to_utc("2012garbage2012"), None);
+        assert_eq!(parse_to_utc(""), None);
     }
 }

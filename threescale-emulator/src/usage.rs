@@ -7,38 +7,7 @@
 use crate::errors::BackendError;
 use crate::model::ServiceModel;
 use crate::params::{Params, Value};
-
-/// Ruby's `String#to_i` (base 10), saturating at the `i64` range.
-///
-/// ```
-/// use threescale_emulator::usage::ruby_to_i;
-/// assert_eq!(ruby_to_i("  42abc"), 42);
-/// assert_eq!(ruby_to_i("#5"), 0);
-/// assert_eq!(ruby_to_i("-3"), -3);
-/// ```
-pub fn ruby_to_i(s: &str) -> i64 {
-    let s = s.trim_start_matches([' ', '\t', '\n', '\x0b', '\x0c', '\r']);
-    let (neg, digits) = match s.as_bytes().first() {
-        Some(b'-') => (true, &s[1..]),
-        Some(b'+') => (false, &s[1..]),
-        _ => (false, s),
-    };
-    let mut value: i64 = 0;
-    let mut prev_underscore = false;
-    for (i, c) in digits.char_indices() {
-        match c {
-            '0'..='9' => {
-                value = value
-                    .saturating_mul(10)
-                    .saturating_add(i64::from(c as u8 - b'0'));
-                prev_underscore = false;
-            }
-            '_' if i > 0 && !prev_underscore => prev_underscore = true,
-            _ => break,
-        }
-    }
-    if neg { -value } else { value }
-}
+use crate::ruby::ruby_to_i;
 
 /// Whether a raw usage value is a set (`#N`).
 pub fn is_set(raw: &str) -> bool {
@@ -46,13 +15,6 @@ pub fn is_set(raw: &str) -> bool {
 }
 
 /// `Usage.get_from`: the value after applying `raw` to `current`.
-///
-/// ```
-/// use threescale_emulator::usage::get_from;
-/// assert_eq!(get_from(Some("3"), 10), 13);
-/// assert_eq!(get_from(Some("#3"), 10), 3);
-/// assert_eq!(get_from(None, 10), 10);
-/// ```
 pub fn get_from(raw: Option<&str>, current: i64) -> i64 {
     match raw {
         Some(r) if is_set(r) => ruby_to_i(&r[1..]),
@@ -305,5 +267,12 @@ mod tests {
         let u = without_zeros(&usage("usage[hits]=0&usage[c1]=%230&usage[c2]=00"));
         assert_eq!(u.len(), 2);
         assert!(u.get("hits").is_none());
+    }
+
+    #[test]
+    fn get_from_examples() {
+        assert_eq!(get_from(Some("3"), 10), 13);
+        assert_eq!(get_from(Some("#3"), 10), 3);
+        assert_eq!(get_from(None, 10), 10);
     }
 }

@@ -12,10 +12,6 @@ use crate::period::{Period, format_time};
 pub const DECLARATION: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>";
 
 /// `String#encode(xml: :text)`: escapes `&`, `<` and `>`.
-///
-/// ```
-/// assert_eq!(threescale_emulator::xml::escape_text("a&b<c>\"d\""), "a&amp;b&lt;c&gt;\"d\"");
-/// ```
 pub fn escape_text(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -84,17 +80,6 @@ fn cp1252(c: char) -> char {
 }
 
 /// The error document: `<?xml ...?><error code="CODE">MESSAGE</error>`.
-///
-/// ```
-/// let xml = threescale_emulator::xml::error_xml(
-///     "application_not_found",
-///     "application with id=\"boo\" was not found",
-/// );
-/// assert_eq!(
-///     xml,
-///     "<?xml version=\"1.0\" encoding=\"UTF-8\"?><error code=\"application_not_found\">application with id=\"boo\" was not found</error>"
-/// );
-/// ```
 pub fn error_xml(code: &str, message: &str) -> String {
     format!(
         "{DECLARATION}<error code=\"{}\">{}</error>",
@@ -297,6 +282,23 @@ mod tests {
         assert_eq!(
             status_xml(&doc),
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?><status><authorized>true</authorized><application><id>app</id><key>k1</key><redirect_url>http://a/?x=1&amp;y=2</redirect_url></application><plan>A&amp;B</plan><usage_reports><usage_report metric=\"hits\" period=\"eternity\"><max_value>10</max_value><current_value>3</current_value></usage_report></usage_reports><app_keys app=\"app\" svc=\"svc\"><key id=\"k1\"/><key id=\"k2\"/></app_keys><hierarchy><metric name=\"hits\" children=\"a b\"/></hierarchy></status>"
+        );
+    }
+
+    #[test]
+    fn escape_text_examples() {
+        assert_eq!(escape_text("a&b<c>\"d\""), "a&amp;b&lt;c&gt;\"d\"");
+    }
+
+    #[test]
+    fn error_xml_examples() {
+        let xml = error_xml(
+            "application_not_found",
+            "application with id=\"boo\" was not found",
+        );
+        assert_eq!(
+            xml,
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><error code=\"application_not_found\">application with id=\"boo\" was not found</error>"
         );
     }
 }

@@ -69,6 +69,7 @@
 //! # }
 //! ```
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -84,6 +85,7 @@ mod extract;
 pub use body::ResponseBody;
 pub use denied::{Configured, OnDenied, OnDeniedFn};
 #[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use extract::{Auth, AuthRejection};
 pub use future::ResponseFuture;
 pub use layer::ThreeScaleLayer;

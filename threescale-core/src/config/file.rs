@@ -36,6 +36,12 @@
 use std::{collections::BTreeMap, path::Path, time::Duration};
 
 use serde::Deserialize;
+// The document model of the project's format: YAML's (a superset of JSON) with
+// the `yaml` feature, JSON's without it.
+#[cfg(not(feature = "yaml"))]
+use serde_json::{Value as DocValue, from_str as doc_from_str, from_value as doc_from_value};
+#[cfg(feature = "yaml")]
+use serde_yaml_ng::{Value as DocValue, from_str as doc_from_str, from_value as doc_from_value};
 
 use super::{
     CacheSettings, Config, ConfigError, FailurePolicy, Mode, OutageBehaviour, RateLimitHeaders,
@@ -69,20 +75,33 @@ pub fn parse_project_config(text: &str, source_name: &str) -> Result<Config, Con
         DocumentKind::ProxyConfig => super::proxy::config_from_value(&root, source_name),
         DocumentKind::EmulatorConfig => Err(emulator_config_error(source_name)),
         DocumentKind::Project => {
-            let file: ProjectFile = serde_yaml_ng::from_str(text)
-                .map_err(|e| ConfigError::new(source_name, "", e.to_string()))?;
+            let file: ProjectFile =
+                doc_from_str(text).map_err(|e| ConfigError::new(source_name, "", e.to_string()))?;
             file.into_config(source_name)
         }
     }
 }
 
 /// JSON first (exact numbers and messages), then YAML, a superset of it.
+#[cfg(feature = "yaml")]
 fn parse_document(text: &str, source_name: &str) -> Result<serde_json::Value, ConfigError> {
     match serde_json::from_str(text) {
         Ok(value) => Ok(value),
         Err(_) => serde_yaml_ng::from_str(text)
             .map_err(|e| ConfigError::new(source_name, "", format!("not valid YAML or JSON: {e}"))),
     }
+}
+
+/// JSON only: YAML needs the `yaml` feature.
+#[cfg(not(feature = "yaml"))]
+fn parse_document(text: &str, source_name: &str) -> Result<serde_json::Value, ConfigError> {
+    serde_json::from_str(text).map_err(|e| {
+        ConfigError::new(
+            source_name,
+            "",
+            format!("not valid JSON: {e} (YAML files need the `yaml` feature of threescale-core)"),
+        )
+    })
 }
 
 fn emulator_config_error(source_name: &str) -> ConfigError {
@@ -126,8 +145,8 @@ pub fn parse_mapping_rules(
         }
         DocumentKind::EmulatorConfig => Err(emulator_config_error(source_name)),
         DocumentKind::Project => {
-            let file: ProjectFile = serde_yaml_ng::from_str(text)
-                .map_err(|e| ConfigError::new(source_name, "", e.to_string()))?;
+            let file: ProjectFile =
+                doc_from_str(text).map_err(|e| ConfigError::new(source_name, "", e.to_string()))?;
             let id = file.service.id.map(Scalar::into_string).unwrap_or_default();
             if let Some(wanted) = service_id.filter(|wanted| *wanted != id) {
                 return Err(ConfigError::new(
@@ -198,7 +217,7 @@ struct ProjectFile {
     backend: BackendSection,
     service: ServiceSection,
     #[serde(default)]
-    mode: Option<serde_yaml_ng::Value>,
+    mode: Option<DocValue>,
     #[serde(default)]
     failure_policy: Option<FailurePolicyName>,
     #[serde(default)]
@@ -285,30 +304,51 @@ struct ErrorSection {
 }
 
 /// `sync`, `cached`, or `{ cached: { ... } }`.
-fn parse_mode(value: Option<serde_yaml_ng::Value>) -> Result<Option<CachedSection>, String> {
-    use serde_yaml_ng::Value;
+fn parse_mode(value: Option<DocValue>) -> Result<Option<CachedSection>, String> {
     match value {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(name)) => match name.as_str() {
+        None | Some(DocValue::Null) => Ok(None),
+        Some(DocValue::String(name)) => match name.as_str() {
             "sync" => Ok(None),
             "cached" => Ok(Some(CachedSection::default())),
             other => Err(format!("{other:?} is not sync or cached")),
         },
-        Some(Value::Mapping(map)) => {
-            let mut entries = map.into_iter();
-            match (entries.next(), entries.next()) {
-                (Some((Value::String(key), settings)), None) if key == "cached" => {
-                    if settings.is_null() {
-                        return Ok(Some(CachedSection::default()));
-                    }
-                    serde_yaml_ng::from_value(settings)
-                        .map(Some)
-                        .map_err(|e| format!("cached: {e}"))
+        Some(other) => match only_entry(other) {
+            Some((key, settings)) if key == "cached" => {
+                if settings.is_null() {
+                    return Ok(Some(CachedSection::default()));
                 }
-                _ => Err("expected sync, cached, or { cached: { ttl_ms: .. } }".into()),
+                doc_from_value(settings)
+                    .map(Some)
+                    .map_err(|e| format!("cached: {e}"))
             }
-        }
-        Some(_) => Err("expected sync, cached, or { cached: { ttl_ms: .. } }".into()),
+            _ => Err("expected sync, cached, or { cached: { ttl_ms: .. } }".into()),
+        },
+    }
+}
+
+/// The key and value of a mapping with exactly one entry under a string key.
+#[cfg(feature = "yaml")]
+fn only_entry(value: DocValue) -> Option<(String, DocValue)> {
+    let DocValue::Mapping(map) = value else {
+        return None;
+    };
+    let mut entries = map.into_iter();
+    match (entries.next(), entries.next()) {
+        (Some((DocValue::String(key), settings)), None) => Some((key, settings)),
+        _ => None,
+    }
+}
+
+/// The key and value of an object with exactly one entry.
+#[cfg(not(feature = "yaml"))]
+fn only_entry(value: DocValue) -> Option<(String, DocValue)> {
+    let DocValue::Object(map) = value else {
+        return None;
+    };
+    let mut entries = map.into_iter();
+    match (entries.next(), entries.next()) {
+        (Some(entry), None) => Some(entry),
+        _ => None,
     }
 }
 

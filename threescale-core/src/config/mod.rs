@@ -236,6 +236,8 @@ impl Config {
     }
 
     /// Reads a YAML/JSON file: the project's format or an admin-portal proxy config.
+    /// YAML needs the `yaml` feature (on by default); without it the file is read
+    /// as JSON and a YAML one is refused with an error naming the feature.
     pub fn from_file(path: impl AsRef<std::path::Path>) -> Result<Config, ConfigError> {
         file::load_file(path.as_ref())
     }

@@ -203,10 +203,10 @@ fn simple(parts: &[String]) -> Option<CompiledPath> {
     // A placeholder, a literal without `/`, then another placeholder would need
     // nested backtracking: leave those to the regex engine (linear time).
     for w in pieces.windows(3) {
-        if let [Piece::Var(_), Piece::Lit(l), Piece::Var(_)] = w {
-            if !l.contains(&b'/') {
-                return None;
-            }
+        if let [Piece::Var(_), Piece::Lit(l), Piece::Var(_)] = w
+            && !l.contains(&b'/')
+        {
+            return None;
         }
     }
     let prefix = match pieces.first() {

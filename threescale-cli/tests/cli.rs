@@ -1,9 +1,8 @@
 //! The `threescale` command line: `map` (with `--explain`), `import-openapi`,
 //! `emulate` and `authrep`, run as a real process.
 
-mod common;
-
 use std::{
+    collections::BTreeMap,
     io::Write,
     path::PathBuf,
     process::{Command, Output, Stdio},
@@ -11,11 +10,48 @@ use std::{
 };
 
 use serde_json::Value;
+use threescale_emulator::{AppRef, Emulator, EmulatorConfig, EmulatorHandle};
 
 const BIN: &str = env!("CARGO_BIN_EXE_threescale");
 
 fn example(name: &str) -> String {
-    format!("{}/examples/{name}", env!("CARGO_MANIFEST_DIR"))
+    format!("{}/../examples/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A local backend with one service and one application (user key `uk-basic`).
+async fn emulator() -> EmulatorHandle {
+    let config = EmulatorConfig::from_yaml_str(
+        r#"
+services:
+  - id: "1001"
+    backend_version: "1"
+    service_token: "tok-1001"
+    metrics:
+      - { name: hits }
+      - { name: orders, parent: hits }
+    plans:
+      - name: basic
+        limits:
+          - { metric: hits, period: minute, value: 1000 }
+    applications:
+      - { plan: basic, user_key: "uk-basic" }
+"#,
+    )
+    .expect("test config");
+    Emulator::start(config).await.expect("emulator starts")
+}
+
+/// The application's all-time usage per metric, metrics never used left out.
+fn usage(emulator: &EmulatorHandle, service_id: &str, user_key: &str) -> BTreeMap<String, u64> {
+    let totals = emulator
+        .usage(service_id, AppRef::user_key(user_key))
+        .expect("the application exists");
+    totals
+        .usage
+        .into_iter()
+        .filter(|(_, periods)| periods.eternity > 0)
+        .map(|(metric, periods)| (metric, periods.eternity as u64))
+        .collect()
 }
 
 fn run(args: &[&str], stdin: &str) -> Output {
@@ -349,7 +385,7 @@ async fn emulate_serves_the_backend_api_from_a_config_file() {
 
 #[tokio::test]
 async fn authrep_calls_the_configured_backend() {
-    let emulator = common::emulator().await;
+    let emulator = emulator().await;
     let config = TempFile::new(
         "authrep.yaml",
         &format!(
@@ -379,7 +415,7 @@ async fn authrep_calls_the_configured_backend() {
     assert_eq!(answer["status"], 200);
     assert_eq!(answer["authorized"], true);
     assert_eq!(answer["plan"], "basic");
-    let usage = common::usage(&emulator, "1001", ("user_key", "uk-basic")).await;
+    let usage = usage(&emulator, "1001", "uk-basic");
     assert_eq!(usage.get("orders"), Some(&2), "{usage:?}");
     assert_eq!(usage.get("hits"), Some(&2), "{usage:?}");
 
