@@ -107,12 +107,12 @@ async fn chaos(adapter: Adapter, outage: OutageBehaviour) {
                 i += 1;
                 let n = c * 31 + i * 7;
                 // One request in 50 uses a key the backend does not know.
-                let key = if n % 50 == 0 {
+                let key = if n.is_multiple_of(50) {
                     format!("unknown-{}", n % 3)
                 } else {
                     format!("app-{}", n % APPS)
                 };
-                let (method, path, metric, units) = if n % 5 == 0 {
+                let (method, path, metric, units) = if n.is_multiple_of(5) {
                     ("POST", "/w", "writes", 2)
                 } else {
                     ("GET", "/r", "reads", 1)

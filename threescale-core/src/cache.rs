@@ -874,11 +874,10 @@ mod tests {
                 limit_headers: Some(headers),
                 rejection_reason: None,
             };
-            if let Verdict::Deny(denial) = verdict_from_answer(&response, false) {
-                if let Some(after) = denial.retry_after {
+            if let Verdict::Deny(denial) = verdict_from_answer(&response, false)
+                && let Some(after) = denial.retry_after {
                     prop_assert!(after > 0 && after <= i64::MAX as u64);
                 }
-            }
         }
     }
 
