@@ -143,6 +143,78 @@ async fn unconfirmed_unknown_application_loses_only_its_own_usage() {
     }
 }
 
+/// During an outage a known application is admitted on a rule whose metric the
+/// backend does not know (fail-open, or `OutageBehaviour::Allow`). That usage
+/// would make the backend discard the whole batch it travels in: it is checked
+/// before batching and dropped alone, and the other applications' usage is
+/// counted exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn unknown_metric_admitted_during_an_outage_loses_only_its_own_usage() {
+    let modes = [
+        ("sync fail-open", Mode::Sync, FailurePolicy::Open),
+        (
+            "cached allow",
+            cached(100, OutageBehaviour::Allow),
+            FailurePolicy::Closed,
+        ),
+    ];
+    for adapter in ADAPTERS {
+        for (name, mode, policy) in modes {
+            let backend = emulator_with(BACKEND).await;
+            let config = common::config_for(&backend)
+                .service_token("tok-5005", "5005")
+                .rule("GET", "/r", "reads", 1)
+                .rule("GET", "/ghost", "no_such_metric", 1)
+                .mode(mode)
+                .failure_policy(policy)
+                .timeout(Duration::from_secs(2))
+                .build()
+                .unwrap();
+            let engine = ThreeScale::new(config).unwrap();
+            let app = serve(adapter, engine.clone());
+            let client = reqwest::Client::new();
+
+            faults(&backend, Fault::FailShare(1.0)).await;
+            for _ in 0..3 {
+                for (key, path) in [("k0", "/r"), ("k1", "/r"), ("k2", "/ghost")] {
+                    let seen = send(
+                        &client,
+                        "GET",
+                        &format!("{}{path}?user_key={key}", app.url),
+                        &[],
+                    )
+                    .await;
+                    assert_eq!(
+                        seen.status, 200,
+                        "{adapter:?} {name}: {key}{path}: {seen:?}"
+                    );
+                }
+            }
+            let _ = engine.flush().await;
+            faults(&backend, Fault::Clear).await;
+
+            drop(app);
+            let stats = engine.shutdown().await;
+            for key in ["k0", "k1"] {
+                assert_eq!(
+                    reads(&backend, key).await,
+                    3,
+                    "{adapter:?} {name}: {key} counted exactly once ({stats:?})"
+                );
+            }
+            assert_eq!(
+                stats.unknown_applications, 1,
+                "{adapter:?} {name}: the unknown metric's usage is dropped alone: {stats:?}"
+            );
+            assert_eq!(
+                stats.pending_applications, 0,
+                "{adapter:?} {name}: {stats:?}"
+            );
+            backend.shutdown().await;
+        }
+    }
+}
+
 // --------------------------------------------------- a fake report backend
 
 /// What the fake backend does with report POST number `n` (from 1).

@@ -28,8 +28,10 @@
 //!   outage) never shares a POST with other usage, because the backend drops a
 //!   whole batch for one unknown application without telling the caller. Before
 //!   it is batched, each such application is checked with an `authorize`
-//!   without usage; one the backend does not know (`application_not_found`,
-//!   `user_key_invalid`) loses its own usage only
+//!   carrying its usage as predicted usage (checked, not stored); one the
+//!   backend does not know (`application_not_found`, `user_key_invalid`), or
+//!   whose usage names a metric or value it refuses (`metric_invalid`,
+//!   `usage_value_invalid`), loses its own usage only
 //!   ([`ReportStats::unknown_applications`]);
 //! - memory is bounded: by the number of distinct applications waiting
 //!   (`max_pending`) and by the approximate bytes of keys and usage held,
@@ -371,8 +373,15 @@ impl std::fmt::Debug for Reporter {
 
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
-/// Error codes with which the backend says it does not know an application.
-const UNKNOWN_APPLICATION: [&str; 2] = ["application_not_found", "user_key_invalid"];
+/// Error codes with which the backend refuses an application or its usage
+/// (an unknown application, an unknown metric, an invalid value): usage that
+/// would make the backend discard a whole batch.
+const UNKNOWN_APPLICATION: [&str; 4] = [
+    "application_not_found",
+    "user_key_invalid",
+    "metric_invalid",
+    "usage_value_invalid",
+];
 
 /// How many applications are confirmed at once.
 const CONFIRM_CONCURRENCY: usize = 8;
@@ -626,19 +635,22 @@ impl Reporter {
     /// confirmation: known ones join the waiting usage, unknown ones are
     /// dropped (counted and logged). Stops when the backend is unavailable.
     async fn confirm(&self, client: &BackendClient) -> Result<(), BackendError> {
-        let keys: Vec<ReportKey> = lock(&self.shared.pending)
+        let keys: Vec<(ReportKey, Usage)> = lock(&self.shared.pending)
             .unconfirmed
-            .keys()
-            .cloned()
+            .iter()
+            .map(|(key, entry)| (key.clone(), entry.usage.clone()))
             .collect();
         if keys.is_empty() {
             return Ok(());
         }
         let service_id = self.shared.service_id.clone();
         let mut answers = futures_util::stream::iter(keys)
-            .map(|key| {
+            .map(|(key, usage)| {
                 let mut request = AuthRequest::new(key.credentials());
-                request.usage = None;
+                // Predicted usage: the backend checks its metrics and values
+                // (and stores nothing), so an unknown metric admitted during
+                // the outage is found here too, not in a batch it would sink.
+                request.usage = Some(usage);
                 request.service_id = service_id.clone();
                 async move { (key, client.authorize(&request).await) }
             })
