@@ -75,10 +75,7 @@ pub fn parse_project_config(text: &str, source_name: &str) -> Result<Config, Con
 }
 
 /// The builder a configuration file fills (project format or proxy config).
-pub(crate) fn project_builder(
-    text: &str,
-    source_name: &str,
-) -> Result<ConfigBuilder, ConfigError> {
+pub(crate) fn project_builder(text: &str, source_name: &str) -> Result<ConfigBuilder, ConfigError> {
     let root = parse_document(text, source_name)?;
     match super::proxy::document_kind(&root) {
         DocumentKind::ProxyConfig => super::proxy::builder_for_service(&root, source_name, None),

@@ -293,9 +293,11 @@ impl Config {
             // gateway's BACKEND_ENDPOINT_OVERRIDE (e.g. a portal config run
             // against a local emulator).
             if let Some(url) = var("THREESCALE_BACKEND_URL").filter(|u| !u.is_empty()) {
-                builder = builder
-                    .backend_url(url)
-                    .field_from("backend_url", "env", "THREESCALE_BACKEND_URL");
+                builder = builder.backend_url(url).field_from(
+                    "backend_url",
+                    "env",
+                    "THREESCALE_BACKEND_URL",
+                );
             }
             return Ok(builder);
         }
@@ -441,6 +443,8 @@ pub struct ConfigBuilder {
     param_names: Vec<(CredentialParam, String)>,
     /// Error responses as the source wrote them, checked by `build`.
     error_settings: Vec<ErrorSetting>,
+    /// Why the OpenAPI document given to [`ConfigBuilder::openapi`] gave no rules.
+    openapi_error: Option<String>,
 }
 
 /// A field's name in its source.
@@ -615,9 +619,38 @@ impl ConfigBuilder {
         self
     }
 
+    /// Replaces the mapping rules with those of an OpenAPI 3.0 document (JSON
+    /// or YAML), one per operation (see [`crate::openapi::import`]), each path
+    /// behind `prefix` when given. A document that gives no rules makes
+    /// [`ConfigBuilder::build`] fail, naming the field `openapi`.
+    ///
+    /// ```
+    /// use threescale_core::Config;
+    /// let doc = r#"{"openapi": "3.0.0", "info": {"title": "t", "version": "1"},
+    ///   "paths": {"/pets": {"get": {"operationId": "listPets",
+    ///                               "responses": {"200": {"description": "ok"}}}}}}"#;
+    /// let config = Config::builder().service_token("t", "1").openapi(doc, None).build().unwrap();
+    /// assert_eq!(config.service.mapping_rules.rules()[0].metric_system_name, "list_pets");
+    /// let err = Config::builder().service_token("t", "1").openapi("{", None).build().unwrap_err();
+    /// assert_eq!(err.field, "openapi");
+    /// ```
+    #[cfg(feature = "openapi")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "openapi")))]
+    pub fn openapi(mut self, document: &str, prefix: Option<&str>) -> Self {
+        match crate::openapi::import(document, prefix) {
+            Ok(import) => {
+                self.rules = import.rules;
+                self.openapi_error = None;
+            }
+            Err(e) => self.openapi_error = Some(e.to_string()),
+        }
+        self
+    }
+
     /// Replaces the mapping rules. Without rules, every request counts one `hits`.
     pub fn mapping_rules(mut self, rules: Vec<crate::mapping::MappingRule>) -> Self {
         self.rules = rules;
+        self.openapi_error = None;
         self
     }
 
@@ -748,6 +781,9 @@ impl ConfigBuilder {
             }
         }
 
+        if let Some(reason) = self.openapi_error {
+            return Err(err("openapi", reason));
+        }
         let rules = if self.rules.is_empty() && !self.empty_rules_match_nothing {
             default_rules()
         } else {
@@ -899,3 +935,6 @@ pub fn validate_cache(settings: &CacheSettings) -> Result<(), (&'static str, Str
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

@@ -117,16 +117,13 @@ pub(crate) fn builder_for_service(
 ) -> Result<ConfigBuilder, ConfigError> {
     let mut services = services_from_value(root, source_name)?;
     let position = match service_id {
-        Some(id) => services
-            .iter()
-            .position(|(s, _)| s == id)
-            .ok_or_else(|| {
-                ConfigError::new(
-                    source_name,
-                    "proxy_config.content.id",
-                    format!("expected service {id}"),
-                )
-            })?,
+        Some(id) => services.iter().position(|(s, _)| s == id).ok_or_else(|| {
+            ConfigError::new(
+                source_name,
+                "proxy_config.content.id",
+                format!("expected service {id}"),
+            )
+        })?,
         None if services.len() == 1 => 0,
         None => {
             return Err(ConfigError::new(
@@ -459,11 +456,11 @@ impl Reader<'_> {
             })?,
         };
         builder = builder.credentials(CredentialsConfig::new(location));
-        for ((param, builder_field), field) in CredentialParam::ALL.into_iter().zip([
-            "auth_user_key",
-            "auth_app_id",
-            "auth_app_key",
-        ]) {
+        for ((param, builder_field), field) in
+            CredentialParam::ALL
+                .into_iter()
+                .zip(["auth_user_key", "auth_app_id", "auth_app_key"])
+        {
             builder = builder.field_path(builder_field, join(&proxy_path, field));
             if let Some(name) = self.string(proxy, &proxy_path, field)? {
                 builder = builder.param_name(param, name);
@@ -498,7 +495,11 @@ impl Reader<'_> {
     }
 
     /// The rules as written; [`compile_rules`] checks them.
-    fn rules(&self, proxy: &Map<String, Value>, path: &str) -> Result<Vec<MappingRule>, ConfigError> {
+    fn rules(
+        &self,
+        proxy: &Map<String, Value>,
+        path: &str,
+    ) -> Result<Vec<MappingRule>, ConfigError> {
         let rules_path = join(path, "proxy_rules");
         let list = match proxy.get("proxy_rules") {
             None | Some(Value::Null) => return Ok(Vec::new()),
