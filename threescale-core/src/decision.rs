@@ -8,9 +8,10 @@ use crate::{Usage, xml::UsageReport};
 ///
 /// Each kind knows its default response and its names in every configuration
 /// source ([`DenialKind::key`], [`DenialKind::proxy_keys`]), so adding a kind
-/// is its variant here plus its row in [`DenialKind::spec`]. In the project's
-/// file format a kind is written as its [`key`](DenialKind::key)
-/// (`auth_failed`, `no_match`, …).
+/// is its variant here, its row in the one table behind those methods (the
+/// compiler asks for it) and its place at the end of [`DenialKind::ALL`]
+/// (checked when compiling). In the project's file format a kind is written
+/// as its [`key`](DenialKind::key) (`auth_failed`, `no_match`, …).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DenialKind {
@@ -72,6 +73,15 @@ impl DenialKind {
         DenialKind::BadRequest,
     ];
 
+    /// `ALL` lists the kinds in declaration order, so `index` is a position in it.
+    const ALL_IN_ORDER: () = {
+        let mut i = 0;
+        while i < DenialKind::ALL.len() {
+            assert!(DenialKind::ALL[i] as usize == i);
+            i += 1;
+        }
+    };
+
     /// The one table of the kinds' defaults and configuration names.
     const fn spec(self) -> &'static DenialSpec {
         match self {
@@ -117,6 +127,8 @@ impl DenialKind {
 
     /// This kind's position in [`DenialKind::ALL`].
     pub const fn index(self) -> usize {
+        #[allow(clippy::let_unit_value)]
+        let () = DenialKind::ALL_IN_ORDER;
         self as usize
     }
 

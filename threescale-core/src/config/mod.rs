@@ -2,7 +2,14 @@
 //!
 //! Sources: the builder ([`Config::builder`]), `THREESCALE_*` environment
 //! variables ([`Config::from_env`]), a YAML/JSON file in the project's format or
-//! the admin portal's proxy config JSON ([`Config::from_file`]).
+//! the admin portal's proxy config JSON ([`Config::from_file`]), the admin
+//! portal itself ([`portal`]), and OpenAPI documents for mapping rules.
+//!
+//! One pipeline: every source fills a [`ConfigBuilder`] and calls
+//! [`ConfigBuilder::build`], where every check lives; an error names the
+//! source and the field as that source spells it. Kinds of denial are listed
+//! once, in [`crate::DenialKind`], with their defaults and their names in each
+//! source, and every loader loops over [`crate::DenialKind::ALL`].
 
 pub mod file;
 pub mod portal;
