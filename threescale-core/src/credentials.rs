@@ -92,15 +92,19 @@ impl RequestView for SimpleRequest {
     }
 }
 
-/// Which credentials a service uses (its `backend_version`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+/// Which credentials a service uses (its `backend_version`). Deserialised
+/// from `"1"`, `"2"` or `"oauth"`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Deserialize)]
 pub enum BackendVersion {
     /// `"1"`: a `user_key`.
     #[default]
+    #[serde(rename = "1")]
     UserKey,
     /// `"2"`: `app_id` + `app_key`.
+    #[serde(rename = "2")]
     AppId,
     /// `"oauth"`: an OAuth/OIDC access token whose client id is the app id.
+    #[serde(rename = "oauth")]
     OAuth,
 }
 
@@ -125,8 +129,10 @@ impl BackendVersion {
     }
 }
 
-/// Where credentials are read from (`proxy.credentials_location`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+/// Where credentials are read from (`proxy.credentials_location`). Deserialised
+/// from `query`, `headers` or `authorization`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum CredentialsLocation {
     /// The query string (default).
     #[default]

@@ -5,7 +5,15 @@ use std::sync::Arc;
 use crate::{Usage, xml::UsageReport};
 
 /// The kinds of denial, each with its own configurable response.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+///
+/// Each kind knows its default response and its names in every configuration
+/// source ([`DenialKind::key`], [`DenialKind::proxy_keys`]), so adding a kind
+/// is its variant here, its row in the one table behind those methods (the
+/// compiler asks for it) and its place at the end of [`DenialKind::ALL`]
+/// (checked when compiling). In the project's file format a kind is written
+/// as its [`key`](DenialKind::key) (`auth_failed`, `no_match`, …).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum DenialKind {
     /// The backend rejected the credentials or the request (403).
     AuthFailed,
@@ -21,6 +29,152 @@ pub enum DenialKind {
     /// longer than the mapping rules read) and was refused before any backend
     /// call (400).
     BadRequest,
+}
+
+/// The names of one denial kind's settings in an admin-portal proxy config
+/// (`proxy.error_*`, `proxy.error_status_*`, `proxy.error_headers_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProxyErrorKeys {
+    /// The body, e.g. `error_auth_failed`.
+    pub body: &'static str,
+    /// The status, e.g. `error_status_auth_failed`.
+    pub status: &'static str,
+    /// The `Content-Type`, e.g. `error_headers_auth_failed`.
+    pub content_type: &'static str,
+}
+
+/// Everything the configuration knows about one [`DenialKind`].
+struct DenialSpec {
+    key: &'static str,
+    status: http::StatusCode,
+    body: &'static str,
+    proxy: Option<ProxyErrorKeys>,
+}
+
+/// The proxy config keys of a kind named `$key` (the gateway's spelling).
+macro_rules! proxy_keys {
+    ($key:literal) => {
+        Some(ProxyErrorKeys {
+            body: concat!("error_", $key),
+            status: concat!("error_status_", $key),
+            content_type: concat!("error_headers_", $key),
+        })
+    };
+}
+
+impl DenialKind {
+    /// Every kind, in the order of [`DenialKind::index`].
+    pub const ALL: [DenialKind; 6] = [
+        DenialKind::AuthFailed,
+        DenialKind::AuthMissing,
+        DenialKind::LimitsExceeded,
+        DenialKind::NoMatch,
+        DenialKind::BackendUnavailable,
+        DenialKind::BadRequest,
+    ];
+
+    /// `ALL` lists the kinds in declaration order, so `index` is a position in it.
+    const ALL_IN_ORDER: () = {
+        let mut i = 0;
+        while i < DenialKind::ALL.len() {
+            assert!(DenialKind::ALL[i] as usize == i);
+            i += 1;
+        }
+    };
+
+    /// The one table of the kinds' defaults and configuration names.
+    const fn spec(self) -> &'static DenialSpec {
+        match self {
+            DenialKind::AuthFailed => &DenialSpec {
+                key: "auth_failed",
+                status: http::StatusCode::FORBIDDEN,
+                body: "Authentication failed",
+                proxy: proxy_keys!("auth_failed"),
+            },
+            DenialKind::AuthMissing => &DenialSpec {
+                key: "auth_missing",
+                status: http::StatusCode::UNAUTHORIZED,
+                body: "Authentication parameters missing",
+                proxy: proxy_keys!("auth_missing"),
+            },
+            DenialKind::LimitsExceeded => &DenialSpec {
+                key: "limits_exceeded",
+                status: http::StatusCode::TOO_MANY_REQUESTS,
+                body: "Limits exceeded",
+                proxy: proxy_keys!("limits_exceeded"),
+            },
+            DenialKind::NoMatch => &DenialSpec {
+                key: "no_match",
+                status: http::StatusCode::NOT_FOUND,
+                body: "No Mapping Rule matched",
+                proxy: proxy_keys!("no_match"),
+            },
+            // The gateway has no setting for it: not read from proxy configs.
+            DenialKind::BackendUnavailable => &DenialSpec {
+                key: "backend_unavailable",
+                status: http::StatusCode::SERVICE_UNAVAILABLE,
+                body: "Service temporarily unavailable",
+                proxy: None,
+            },
+            DenialKind::BadRequest => &DenialSpec {
+                key: "bad_request",
+                status: http::StatusCode::BAD_REQUEST,
+                body: "Bad request",
+                proxy: proxy_keys!("bad_request"),
+            },
+        }
+    }
+
+    /// This kind's position in [`DenialKind::ALL`].
+    pub const fn index(self) -> usize {
+        #[allow(clippy::let_unit_value)]
+        let () = DenialKind::ALL_IN_ORDER;
+        self as usize
+    }
+
+    /// Its name in the project's file format (`errors.<key>`) and in the
+    /// `THREESCALE_ERROR_*_<KEY>` environment variables: `auth_failed`,
+    /// `auth_missing`, `limits_exceeded`, `no_match`, `backend_unavailable`,
+    /// `bad_request`.
+    pub const fn key(self) -> &'static str {
+        self.spec().key
+    }
+
+    /// The kind named `key` (see [`DenialKind::key`]).
+    ///
+    /// ```
+    /// use threescale_core::DenialKind;
+    /// assert_eq!(DenialKind::from_key("no_match"), Some(DenialKind::NoMatch));
+    /// assert_eq!(DenialKind::from_key("teapot"), None);
+    /// ```
+    pub fn from_key(key: &str) -> Option<DenialKind> {
+        DenialKind::ALL.into_iter().find(|kind| kind.key() == key)
+    }
+
+    /// Its settings' names in an admin-portal proxy config; `None` for a kind
+    /// the gateway cannot configure (`BackendUnavailable`).
+    pub const fn proxy_keys(self) -> Option<ProxyErrorKeys> {
+        self.spec().proxy
+    }
+
+    /// The default status, as the gateway answers (503 for an unavailable backend).
+    pub const fn default_status(self) -> http::StatusCode {
+        self.spec().status
+    }
+
+    /// The default body.
+    pub const fn default_body(self) -> &'static str {
+        self.spec().body
+    }
+
+    /// Every kind's key, for error messages: `auth_failed, …, or bad_request`.
+    pub(crate) fn key_list() -> String {
+        let keys: Vec<&str> = DenialKind::ALL.iter().map(|k| k.key()).collect();
+        match keys.split_last() {
+            Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+            None => String::new(),
+        }
+    }
 }
 
 /// Rate-limit figures for the `RateLimit-*` response headers.

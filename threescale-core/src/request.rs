@@ -43,7 +43,9 @@ pub const DEFAULT_MAX_TOKEN_LEN: usize = 8 * 1024;
 pub const MAX_QUERY_ARGS: usize = crate::mapping::query::MAX_ARGS;
 
 /// What to do with a path that web servers read in different ways.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+/// Deserialised from `strict` or `normalise` (also spelt `normalize`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum PathPolicy {
     /// Refuse ambiguous paths with 400 (`DenialKind::BadRequest`) before any
     /// backend call (default).
@@ -53,6 +55,7 @@ pub enum PathPolicy {
     /// segments) and match that. Only safe when a proxy in front of the service
     /// already normalises paths the same way, so the framework routes what the
     /// rules count.
+    #[serde(alias = "normalize")]
     Normalise,
 }
 

@@ -56,8 +56,10 @@ impl ErrorResponse {
     }
 }
 
-/// The responses for each kind of denial. Defaults follow the 3scale gateway,
-/// plus 503 for an unavailable backend.
+/// The responses for each kind of denial: one table indexed by
+/// [`DenialKind::index`]. Defaults (see [`DenialKind::default_status`] and
+/// [`DenialKind::default_body`]) follow the 3scale gateway, plus 503 for an
+/// unavailable backend.
 ///
 /// ```
 /// use threescale_core::{ErrorResponses, ErrorResponse, DenialKind};
@@ -69,67 +71,82 @@ impl ErrorResponse {
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ErrorResponses {
-    /// 403 `Authentication failed`.
-    pub auth_failed: ErrorResponse,
-    /// 401 `Authentication parameters missing`.
-    pub auth_missing: ErrorResponse,
-    /// 429 `Limits exceeded`.
-    pub limits_exceeded: ErrorResponse,
-    /// 404 `No Mapping Rule matched`.
-    pub no_match: ErrorResponse,
-    /// 503 `Service temporarily unavailable`.
-    pub backend_unavailable: ErrorResponse,
-    /// 400 `Bad request`.
-    pub bad_request: ErrorResponse,
+    responses: [ErrorResponse; DenialKind::ALL.len()],
 }
 
 impl Default for ErrorResponses {
     fn default() -> Self {
         ErrorResponses {
-            auth_failed: ErrorResponse::new(StatusCode::FORBIDDEN, "Authentication failed"),
-            auth_missing: ErrorResponse::new(
-                StatusCode::UNAUTHORIZED,
-                "Authentication parameters missing",
-            ),
-            limits_exceeded: ErrorResponse::new(StatusCode::TOO_MANY_REQUESTS, "Limits exceeded"),
-            no_match: ErrorResponse::new(StatusCode::NOT_FOUND, "No Mapping Rule matched"),
-            backend_unavailable: ErrorResponse::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Service temporarily unavailable",
-            ),
-            bad_request: ErrorResponse::new(StatusCode::BAD_REQUEST, "Bad request"),
+            responses: DenialKind::ALL.map(ErrorResponse::default_for),
         }
+    }
+}
+
+impl ErrorResponse {
+    /// The default response for `kind`: its default status and body, plain text.
+    pub fn default_for(kind: DenialKind) -> Self {
+        ErrorResponse::new(kind.default_status(), kind.default_body())
     }
 }
 
 impl ErrorResponses {
     /// The response for `kind`.
     pub fn get(&self, kind: DenialKind) -> &ErrorResponse {
-        match kind {
-            DenialKind::AuthFailed => &self.auth_failed,
-            DenialKind::AuthMissing => &self.auth_missing,
-            DenialKind::LimitsExceeded => &self.limits_exceeded,
-            DenialKind::NoMatch => &self.no_match,
-            DenialKind::BackendUnavailable => &self.backend_unavailable,
-            DenialKind::BadRequest => &self.bad_request,
-        }
+        &self.responses[kind.index()]
     }
 
     /// Mutable access to the response for `kind`.
     pub fn get_mut(&mut self, kind: DenialKind) -> &mut ErrorResponse {
-        match kind {
-            DenialKind::AuthFailed => &mut self.auth_failed,
-            DenialKind::AuthMissing => &mut self.auth_missing,
-            DenialKind::LimitsExceeded => &mut self.limits_exceeded,
-            DenialKind::NoMatch => &mut self.no_match,
-            DenialKind::BackendUnavailable => &mut self.backend_unavailable,
-            DenialKind::BadRequest => &mut self.bad_request,
-        }
+        &mut self.responses[kind.index()]
     }
 
     /// Replaces the response for `kind`.
     pub fn with(mut self, kind: DenialKind, response: ErrorResponse) -> Self {
         *self.get_mut(kind) = response;
         self
+    }
+
+    /// Every kind with its response, in the order of [`DenialKind::ALL`].
+    pub fn iter(&self) -> impl Iterator<Item = (DenialKind, &ErrorResponse)> {
+        DenialKind::ALL.into_iter().zip(self.responses.iter())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_has_its_own_slot_with_the_gateway_defaults() {
+        for (i, kind) in DenialKind::ALL.into_iter().enumerate() {
+            assert_eq!(kind.index(), i, "{kind:?}");
+        }
+        let defaults = ErrorResponses::default();
+        let expected = [
+            (403, "Authentication failed"),
+            (401, "Authentication parameters missing"),
+            (429, "Limits exceeded"),
+            (404, "No Mapping Rule matched"),
+            (503, "Service temporarily unavailable"),
+            (400, "Bad request"),
+        ];
+        for ((kind, response), (status, body)) in defaults.iter().zip(expected) {
+            assert_eq!(response.status.as_u16(), status, "{kind:?}");
+            assert_eq!(&response.body[..], body.as_bytes(), "{kind:?}");
+            assert_eq!(response.content_type, DEFAULT_CONTENT_TYPE);
+        }
+        // Setting one kind changes that kind only.
+        let teapot = ErrorResponse::new(StatusCode::IM_A_TEAPOT, "tea");
+        for kind in DenialKind::ALL {
+            let changed = ErrorResponses::default().with(kind, teapot.clone());
+            for other in DenialKind::ALL {
+                let want = if other == kind {
+                    &teapot
+                } else {
+                    defaults.get(other)
+                };
+                assert_eq!(changed.get(other), want, "{kind:?} set, {other:?} read");
+            }
+        }
     }
 }

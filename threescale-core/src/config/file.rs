@@ -44,12 +44,13 @@ use serde_json::{Value as DocValue, from_str as doc_from_str, from_value as doc_
 use serde_yaml_ng::{Value as DocValue, from_str as doc_from_str, from_value as doc_from_value};
 
 use super::{
-    CacheSettings, Config, ConfigError, FailurePolicy, Mode, OutageBehaviour, RateLimitHeaders,
-    default_rules, parse_content_type, parse_status, proxy::DocumentKind, validate_param_name,
+    CacheSettings, Config, ConfigBuilder, ConfigError, CredentialParam, ErrorSetting,
+    FailurePolicy, Mode, OutageBehaviour, RateLimitHeaders, compile_rules, default_rules,
+    proxy::DocumentKind,
 };
 use crate::{
-    BackendVersion, CredentialsConfig, CredentialsLocation, DenialKind, ErrorResponse, MappingRule,
-    MappingRules, ProviderAuth,
+    BackendVersion, CredentialsConfig, CredentialsLocation, DenialKind, MappingRule, MappingRules,
+    PathPolicy, ProviderAuth,
 };
 
 /// Parses the project's config format (YAML or JSON) or, when the document
@@ -70,14 +71,19 @@ use crate::{
 /// assert!(err.to_string().contains("service_token"));
 /// ```
 pub fn parse_project_config(text: &str, source_name: &str) -> Result<Config, ConfigError> {
+    project_builder(text, source_name)?.build()
+}
+
+/// The builder a configuration file fills (project format or proxy config).
+pub(crate) fn project_builder(text: &str, source_name: &str) -> Result<ConfigBuilder, ConfigError> {
     let root = parse_document(text, source_name)?;
     match super::proxy::document_kind(&root) {
-        DocumentKind::ProxyConfig => super::proxy::config_from_value(&root, source_name),
+        DocumentKind::ProxyConfig => super::proxy::builder_for_service(&root, source_name, None),
         DocumentKind::EmulatorConfig => Err(emulator_config_error(source_name)),
         DocumentKind::Project => {
             let file: ProjectFile =
                 doc_from_str(text).map_err(|e| ConfigError::new(source_name, "", e.to_string()))?;
-            file.into_config(source_name)
+            file.into_builder(source_name)
         }
     }
 }
@@ -156,19 +162,12 @@ pub fn parse_mapping_rules(
                 ));
             }
             let rules = file.service.mapping_rules;
-            validate_rules(&rules, source_name)?;
             let rules = if rules.is_empty() {
                 default_rules()
             } else {
                 rules
             };
-            let rules = MappingRules::new(rules).map_err(|e| {
-                ConfigError::new(
-                    source_name,
-                    format!("service.mapping_rules[{}]", e.index),
-                    e.reason,
-                )
-            })?;
+            let rules = compile_rules(rules, source_name, "service.mapping_rules")?;
             Ok(RulesFile {
                 service_id: id,
                 rules,
@@ -189,25 +188,17 @@ pub struct RulesFile {
     pub services: usize,
 }
 
-fn validate_rules(rules: &[MappingRule], source: &str) -> Result<(), ConfigError> {
-    for (i, rule) in rules.iter().enumerate() {
-        rule.validate().map_err(|issue| {
-            ConfigError::new(
-                source,
-                format!("service.mapping_rules[{i}].{}", issue.field),
-                format!("{} ({:?})", issue.reason, rule.pattern),
-            )
-        })?;
-    }
-    Ok(())
-}
-
 /// Loads a project config or a proxy config JSON file.
 pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
+    builder_from_file(path)?.build()
+}
+
+/// The builder a configuration file fills.
+pub(crate) fn builder_from_file(path: &Path) -> Result<ConfigBuilder, ConfigError> {
     let source_name = path.display().to_string();
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError::new(&source_name, "", format!("cannot read the file: {e}")))?;
-    parse_project_config(&text, &source_name)
+    project_builder(&text, &source_name)
 }
 
 #[derive(Deserialize)]
@@ -219,11 +210,11 @@ struct ProjectFile {
     #[serde(default)]
     mode: Option<DocValue>,
     #[serde(default)]
-    failure_policy: Option<FailurePolicyName>,
+    failure_policy: Option<FailurePolicy>,
     #[serde(default)]
     bypass_paths: Vec<String>,
     #[serde(default)]
-    rate_limit_headers: Option<RateLimitHeadersName>,
+    rate_limit_headers: Option<RateLimitHeaders>,
     #[serde(default)]
     request: RequestSection,
 }
@@ -233,15 +224,7 @@ struct ProjectFile {
 struct RequestSection {
     max_credential_len: Option<usize>,
     max_token_len: Option<usize>,
-    paths: Option<PathPolicyName>,
-}
-
-#[derive(Clone, Copy, Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum PathPolicyName {
-    Strict,
-    #[serde(alias = "normalize")]
-    Normalise,
+    paths: Option<PathPolicy>,
 }
 
 #[derive(Default, Deserialize)]
@@ -362,35 +345,11 @@ struct CachedSection {
     capacity: Option<u64>,
     max_bytes: Option<u64>,
     max_pending: Option<usize>,
-    outage: Option<OutageName>,
-}
-
-#[derive(Clone, Copy, Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum OutageName {
-    Strict,
-    Resilient,
-    Allow,
-    None,
-}
-
-#[derive(Clone, Copy, Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum FailurePolicyName {
-    Closed,
-    Open,
-}
-
-#[derive(Clone, Copy, Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum RateLimitHeadersName {
-    Off,
-    Legacy,
-    Ietf,
+    outage: Option<OutageBehaviour>,
 }
 
 impl ProjectFile {
-    fn into_config(self, source: &str) -> Result<Config, ConfigError> {
+    fn into_builder(self, source: &str) -> Result<ConfigBuilder, ConfigError> {
         let err = |field: &str, reason: String| ConfigError::new(source, field, reason);
         let service = self.service;
         let service_id = service
@@ -427,14 +386,15 @@ impl ProjectFile {
 
         let mut builder = Config::builder()
             .source(source)
-            .provider_auth(provider_auth);
+            .provider_auth(provider_auth)
+            .field_path("timeout", "backend.timeout_ms")
+            .field_path("mapping_rules", "service.mapping_rules")
+            .field_path("max_credential_len", "request.max_credential_len")
+            .field_path("max_token_len", "request.max_token_len");
         if let Some(url) = self.backend.url {
-            builder = builder.backend_url(url.trim_end_matches('/'));
+            builder = builder.backend_url(url);
         }
         if let Some(ms) = self.backend.timeout_ms {
-            if ms == 0 {
-                return Err(err("backend.timeout_ms", "must be more than zero".into()));
-            }
             builder = builder.timeout(Duration::from_millis(ms));
         }
         if let Some(name) = service.system_name {
@@ -461,60 +421,36 @@ impl ProjectFile {
                 )
             })?,
         };
-        let mut names = CredentialsConfig::new(location);
-        for (field, name, set) in [
-            (
-                "user_key",
-                credentials.user_key,
-                CredentialsConfig::user_key_name as fn(_, &str) -> _,
-            ),
-            ("app_id", credentials.app_id, CredentialsConfig::app_id_name),
-            (
-                "app_key",
-                credentials.app_key,
-                CredentialsConfig::app_key_name,
-            ),
-        ] {
-            if let Some(name) = name {
-                validate_param_name(&name)
-                    .map_err(|reason| err(&format!("service.credentials.{field}"), reason))?;
-                names = set(names, &name);
+        builder = builder.credentials(CredentialsConfig::new(location));
+        let mut names = [
+            credentials.user_key,
+            credentials.app_id,
+            credentials.app_key,
+        ]
+        .into_iter();
+        for (param, field) in CredentialParam::ALL {
+            builder = builder.field_path(field, format!("service.{field}"));
+            if let Some(name) = names.next().flatten() {
+                builder = builder.param_name(param, name);
             }
         }
-        builder = builder.credentials(names);
 
-        validate_rules(&service.mapping_rules, source)?;
         builder = builder.mapping_rules(service.mapping_rules);
 
         for (name, section) in service.errors {
-            let kind = match name.as_str() {
-                "auth_failed" => DenialKind::AuthFailed,
-                "auth_missing" => DenialKind::AuthMissing,
-                "limits_exceeded" => DenialKind::LimitsExceeded,
-                "no_match" => DenialKind::NoMatch,
-                "backend_unavailable" => DenialKind::BackendUnavailable,
-                "bad_request" => DenialKind::BadRequest,
-                other => {
-                    return Err(err(
-                        &format!("service.errors.{other}"),
-                        "expected auth_failed, auth_missing, limits_exceeded, no_match, backend_unavailable or bad_request".into(),
-                    ));
-                }
-            };
+            let kind = DenialKind::from_key(&name).ok_or_else(|| {
+                err(
+                    &format!("service.errors.{name}"),
+                    format!("expected {}", DenialKind::key_list()),
+                )
+            })?;
             let field = |f: &str| format!("service.errors.{name}.{f}");
-            let mut response: ErrorResponse = crate::ErrorResponses::default().get(kind).clone();
-            if let Some(status) = section.status {
-                response.status = parse_status(i64::from(status))
-                    .map_err(|reason| err(&field("status"), reason))?;
-            }
-            if let Some(body) = section.body {
-                response.body = body.into();
-            }
-            if let Some(content_type) = section.content_type {
-                response.content_type = parse_content_type(&content_type)
-                    .map_err(|reason| err(&field("content_type"), reason))?;
-            }
-            builder = builder.error_response(kind, response);
+            builder = builder.error_setting(ErrorSetting {
+                kind,
+                status: section.status.map(|s| (i64::from(s), field("status"))),
+                body: section.body,
+                content_type: section.content_type.map(|t| (t, field("content_type"))),
+            });
         }
 
         let cached = parse_mode(self.mode).map_err(|reason| err("mode", reason))?;
@@ -531,37 +467,18 @@ impl ProjectFile {
                     capacity: c.capacity.unwrap_or(defaults.capacity),
                     max_bytes: c.max_bytes.unwrap_or(defaults.max_bytes),
                     max_pending: c.max_pending.unwrap_or(defaults.max_pending),
-                    outage: match c.outage {
-                        None => defaults.outage,
-                        Some(OutageName::Strict) => OutageBehaviour::Strict,
-                        Some(OutageName::Resilient) => OutageBehaviour::Resilient,
-                        Some(OutageName::Allow) => OutageBehaviour::Allow,
-                        Some(OutageName::None) => OutageBehaviour::None,
-                    },
+                    outage: c.outage.unwrap_or(defaults.outage),
                 })
             }
         });
         if let Some(policy) = self.failure_policy {
-            builder = builder.failure_policy(match policy {
-                FailurePolicyName::Closed => FailurePolicy::Closed,
-                FailurePolicyName::Open => FailurePolicy::Open,
-            });
+            builder = builder.failure_policy(policy);
         }
         for path in self.bypass_paths {
-            if !path.starts_with('/') {
-                return Err(err(
-                    "bypass_paths",
-                    format!("{path:?} does not start with /"),
-                ));
-            }
             builder = builder.bypass_path(path);
         }
         if let Some(headers) = self.rate_limit_headers {
-            builder = builder.rate_limit_headers(match headers {
-                RateLimitHeadersName::Off => RateLimitHeaders::Off,
-                RateLimitHeadersName::Legacy => RateLimitHeaders::Legacy,
-                RateLimitHeadersName::Ietf => RateLimitHeaders::Ietf,
-            });
+            builder = builder.rate_limit_headers(headers);
         }
         if let Some(n) = self.request.max_credential_len {
             builder = builder.max_credential_len(n);
@@ -570,16 +487,8 @@ impl ProjectFile {
             builder = builder.max_token_len(n);
         }
         if let Some(paths) = self.request.paths {
-            builder = builder.path_policy(match paths {
-                PathPolicyName::Strict => crate::PathPolicy::Strict,
-                PathPolicyName::Normalise => crate::PathPolicy::Normalise,
-            });
+            builder = builder.path_policy(paths);
         }
-        builder.build().map_err(|mut e| {
-            if matches!(e.field.as_str(), "max_credential_len" | "max_token_len") {
-                e.field = format!("request.{}", e.field);
-            }
-            e
-        })
+        Ok(builder)
     }
 }

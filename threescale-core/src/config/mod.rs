@@ -2,7 +2,14 @@
 //!
 //! Sources: the builder ([`Config::builder`]), `THREESCALE_*` environment
 //! variables ([`Config::from_env`]), a YAML/JSON file in the project's format or
-//! the admin portal's proxy config JSON ([`Config::from_file`]).
+//! the admin portal's proxy config JSON ([`Config::from_file`]), the admin
+//! portal itself ([`portal`]), and OpenAPI documents for mapping rules.
+//!
+//! One pipeline: every source fills a [`ConfigBuilder`] and calls
+//! [`ConfigBuilder::build`], where every check lives; an error names the
+//! source and the field as that source spells it. Kinds of denial are listed
+//! once, in [`crate::DenialKind`], with their defaults and their names in each
+//! source, and every loader loops over [`crate::DenialKind::ALL`].
 
 pub mod file;
 pub mod portal;
@@ -130,7 +137,11 @@ pub struct CacheSettings {
 /// were working nor lets in applications that were refused, limits keep being
 /// enforced from the last known counters, and usage is reported when the
 /// backend is back.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+///
+/// Deserialised from `strict`, `resilient`, `allow` or `none` (the gateway's
+/// `caching_type`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum OutageBehaviour {
     /// Trust entries only within their TTL.
     Strict,
@@ -169,7 +180,9 @@ pub const MIN_CACHE_BYTES: u64 = 16 * 1024;
 pub const MAX_CACHE_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// What to do when the backend cannot be asked (down, slow, 5xx, malformed answer).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// Deserialised from `closed` or `open`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum FailurePolicy {
     /// Deny with `BackendUnavailable` (503). In cached mode an entry still
     /// cached as allowed is honoured.
@@ -180,7 +193,9 @@ pub enum FailurePolicy {
 }
 
 /// Which rate-limit headers allowed and 429 responses carry.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// Deserialised from `off`, `legacy` or `ietf`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum RateLimitHeaders {
     /// None.
     Off,
@@ -250,7 +265,10 @@ impl Config {
     /// (`query`, `headers`, `authorization`), `THREESCALE_FAILURE_POLICY` (`closed`, `open`),
     /// `THREESCALE_BYPASS_PATHS` (comma-separated paths),
     /// `THREESCALE_MAX_CREDENTIAL_LEN` and `THREESCALE_MAX_TOKEN_LEN` (bytes),
-    /// `THREESCALE_PATH_POLICY` (`strict`, `normalise`).
+    /// `THREESCALE_PATH_POLICY` (`strict`, `normalise`), and per kind of denial
+    /// (`KIND` the upper-cased [`crate::DenialKind::key`], e.g. `NO_MATCH`)
+    /// `THREESCALE_ERROR_STATUS_KIND`, `THREESCALE_ERROR_BODY_KIND` and
+    /// `THREESCALE_ERROR_CONTENT_TYPE_KIND`.
     /// Without mapping rules every request counts one `hits`.
     pub fn from_env() -> Result<Config, ConfigError> {
         Config::from_vars(|name| std::env::var(name).ok())
@@ -268,17 +286,27 @@ impl Config {
     /// assert_eq!(config.service.service_id, "42");
     /// ```
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        Config::builder_from_vars(var)?.build()
+    }
+
+    /// The builder [`Config::from_vars`] fills: from the file of
+    /// `THREESCALE_CONFIG`, or from the other variables.
+    fn builder_from_vars(
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<ConfigBuilder, ConfigError> {
         if let Some(path) = var("THREESCALE_CONFIG").filter(|p| !p.is_empty()) {
-            let mut config = Config::from_file(path)?;
+            let mut builder = file::builder_from_file(std::path::Path::new(&path))?;
             // The backend URL of the environment wins over the file's, like the
             // gateway's BACKEND_ENDPOINT_OVERRIDE (e.g. a portal config run
             // against a local emulator).
             if let Some(url) = var("THREESCALE_BACKEND_URL").filter(|u| !u.is_empty()) {
-                validate_url(&url)
-                    .map_err(|reason| ConfigError::new("env", "THREESCALE_BACKEND_URL", reason))?;
-                config.service.backend_url = url.trim().trim_end_matches('/').to_string();
+                builder = builder.backend_url(url).field_from(
+                    "backend_url",
+                    "env",
+                    "THREESCALE_BACKEND_URL",
+                );
             }
-            return Ok(config);
+            return Ok(builder);
         }
         let err = |field: &str, reason: &str| ConfigError::new("env", field, reason);
         let mut builder = Config::builder().source("env");
@@ -338,6 +366,7 @@ impl Config {
             for path in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
                 builder = builder.bypass_path(path);
             }
+            builder = builder.field_path("bypass_paths", "THREESCALE_BYPASS_PATHS");
         }
         let bytes = |name: &str| -> Result<Option<usize>, ConfigError> {
             var(name)
@@ -359,11 +388,41 @@ impl Config {
                 .ok_or_else(|| err("THREESCALE_PATH_POLICY", "expected strict or normalise"))?;
             builder = builder.path_policy(policy);
         }
-        builder.build()
+        for kind in crate::DenialKind::ALL {
+            let key = kind.key().to_ascii_uppercase();
+            let status_var = format!("THREESCALE_ERROR_STATUS_{key}");
+            let type_var = format!("THREESCALE_ERROR_CONTENT_TYPE_{key}");
+            let status = match var(&status_var) {
+                None => None,
+                Some(v) => Some((
+                    v.trim()
+                        .parse::<i64>()
+                        .map_err(|_| err(&status_var, "expected an HTTP status (100-599)"))?,
+                    status_var,
+                )),
+            };
+            let body = var(&format!("THREESCALE_ERROR_BODY_{key}"));
+            let content_type = var(&type_var).map(|v| (v, type_var));
+            if status.is_some() || body.is_some() || content_type.is_some() {
+                builder = builder.error_setting(ErrorSetting {
+                    kind,
+                    status,
+                    body,
+                    content_type,
+                });
+            }
+        }
+        Ok(builder)
     }
 }
 
-/// Builds a [`Config`] from code. Unset fields get defaults; `build` validates.
+/// Builds a [`Config`]. Unset fields get defaults; `build` validates.
+///
+/// Every source fills one: code, the environment ([`Config::from_vars`]), the
+/// project's file format, an admin-portal proxy config (file or portal), with
+/// mapping rules from anywhere (e.g. an OpenAPI import). Every check lives in
+/// [`ConfigBuilder::build`], and its errors name the source and the field as
+/// the source spells it.
 #[derive(Clone, Debug, Default)]
 pub struct ConfigBuilder {
     source: Option<String>,
@@ -380,11 +439,128 @@ pub struct ConfigBuilder {
     bypass_paths: Vec<String>,
     rate_limit_headers: RateLimitHeaders,
     request: RequestPolicy,
+    /// How the source names fields, for errors (`backend_url` →
+    /// `proxy.backend.endpoint`), and which source a field came from when
+    /// it is not the builder's (an environment override of a file).
+    field_names: Vec<(&'static str, FieldName)>,
+    /// Without rules nothing matches (proxy configs, as the gateway), instead
+    /// of every request counting one `hits`.
+    empty_rules_match_nothing: bool,
+    /// Credential parameter names as the source wrote them, checked by `build`.
+    param_names: Vec<(CredentialParam, String)>,
+    /// Error responses as the source wrote them, checked by `build`.
+    error_settings: Vec<ErrorSetting>,
+    /// Why the OpenAPI document given to [`ConfigBuilder::openapi`] gave no rules.
+    openapi_error: Option<String>,
+}
+
+/// A field's name in its source.
+#[derive(Clone, Debug)]
+struct FieldName {
+    source: Option<String>,
+    path: String,
+}
+
+/// A credential parameter whose name a source sets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CredentialParam {
+    /// The user key's name.
+    UserKey,
+    /// The app id's name.
+    AppId,
+    /// The app key's name.
+    AppKey,
+}
+
+impl CredentialParam {
+    /// Every parameter, with its builder field name.
+    pub(crate) const ALL: [(CredentialParam, &'static str); 3] = [
+        (CredentialParam::UserKey, "credentials.user_key"),
+        (CredentialParam::AppId, "credentials.app_id"),
+        (CredentialParam::AppKey, "credentials.app_key"),
+    ];
+
+    fn field(self) -> &'static str {
+        CredentialParam::ALL
+            .iter()
+            .find(|(param, _)| *param == self)
+            .map_or("credentials", |(_, field)| field)
+    }
+
+    fn apply(self, credentials: CredentialsConfig, name: &str) -> CredentialsConfig {
+        match self {
+            CredentialParam::UserKey => credentials.user_key_name(name),
+            CredentialParam::AppId => credentials.app_id_name(name),
+            CredentialParam::AppKey => credentials.app_key_name(name),
+        }
+    }
+}
+
+/// One kind's error response as a source wrote it: unchecked status and
+/// content type, each with its field name in the source.
+#[derive(Clone, Debug)]
+pub(crate) struct ErrorSetting {
+    /// The kind of denial.
+    pub(crate) kind: crate::DenialKind,
+    /// The status, when set, and its field.
+    pub(crate) status: Option<(i64, String)>,
+    /// The body, when set.
+    pub(crate) body: Option<String>,
+    /// The `Content-Type`, when set, and its field.
+    pub(crate) content_type: Option<(String, String)>,
 }
 
 impl ConfigBuilder {
-    fn source(mut self, name: &str) -> Self {
+    /// Names the source in errors (`env`, a file path, `proxy config`, …).
+    pub(crate) fn source(mut self, name: &str) -> Self {
         self.source = Some(name.to_string());
+        self
+    }
+
+    /// Names builder field `field` as the source spells it, in errors.
+    pub(crate) fn field_path(mut self, field: &'static str, path: impl Into<String>) -> Self {
+        self.field_names.push((
+            field,
+            FieldName {
+                source: None,
+                path: path.into(),
+            },
+        ));
+        self
+    }
+
+    /// Like [`ConfigBuilder::field_path`], for a field another source set.
+    pub(crate) fn field_from(
+        mut self,
+        field: &'static str,
+        source: &str,
+        path: impl Into<String>,
+    ) -> Self {
+        self.field_names.push((
+            field,
+            FieldName {
+                source: Some(source.to_string()),
+                path: path.into(),
+            },
+        ));
+        self
+    }
+
+    /// Without rules nothing matches, as in the gateway.
+    pub(crate) fn empty_rules_match_nothing(mut self) -> Self {
+        self.empty_rules_match_nothing = true;
+        self
+    }
+
+    /// Sets a credential parameter's name; `build` checks it.
+    pub(crate) fn param_name(mut self, param: CredentialParam, name: impl Into<String>) -> Self {
+        self.param_names.push((param, name.into()));
+        self
+    }
+
+    /// Sets parts of one kind's error response; `build` checks them.
+    pub(crate) fn error_setting(mut self, setting: ErrorSetting) -> Self {
+        self.error_settings.push(setting);
         self
     }
 
@@ -450,9 +626,38 @@ impl ConfigBuilder {
         self
     }
 
+    /// Replaces the mapping rules with those of an OpenAPI 3.0 document (JSON
+    /// or YAML), one per operation (see [`crate::openapi::import`]), each path
+    /// behind `prefix` when given. A document that gives no rules makes
+    /// [`ConfigBuilder::build`] fail, naming the field `openapi`.
+    ///
+    /// ```
+    /// use threescale_core::Config;
+    /// let doc = r#"{"openapi": "3.0.0", "info": {"title": "t", "version": "1"},
+    ///   "paths": {"/pets": {"get": {"operationId": "listPets",
+    ///                               "responses": {"200": {"description": "ok"}}}}}}"#;
+    /// let config = Config::builder().service_token("t", "1").openapi(doc, None).build().unwrap();
+    /// assert_eq!(config.service.mapping_rules.rules()[0].metric_system_name, "list_pets");
+    /// let err = Config::builder().service_token("t", "1").openapi("{", None).build().unwrap_err();
+    /// assert_eq!(err.field, "openapi");
+    /// ```
+    #[cfg(feature = "openapi")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "openapi")))]
+    pub fn openapi(mut self, document: &str, prefix: Option<&str>) -> Self {
+        match crate::openapi::import(document, prefix) {
+            Ok(import) => {
+                self.rules = import.rules;
+                self.openapi_error = None;
+            }
+            Err(e) => self.openapi_error = Some(e.to_string()),
+        }
+        self
+    }
+
     /// Replaces the mapping rules. Without rules, every request counts one `hits`.
     pub fn mapping_rules(mut self, rules: Vec<crate::mapping::MappingRule>) -> Self {
         self.rules = rules;
+        self.openapi_error = None;
         self
     }
 
@@ -520,10 +725,30 @@ impl ConfigBuilder {
         self
     }
 
-    /// Validates and builds.
-    pub fn build(self) -> Result<Config, ConfigError> {
-        let source = self.source.as_deref().unwrap_or("builder");
-        let err = |field: &str, reason: String| ConfigError::new(source, field, reason);
+    /// Validates and builds. Every check of every source is here: provider
+    /// credentials, backend URL, credential parameter names, error statuses and
+    /// content types, mapping rules, timeout, bypass paths, request limits and
+    /// cache settings.
+    pub fn build(mut self) -> Result<Config, ConfigError> {
+        let source = self.source.take().unwrap_or_else(|| "builder".to_string());
+        let names = std::mem::take(&mut self.field_names);
+        let err = |field: &str, reason: String| match names.iter().rev().find(|(f, _)| *f == field)
+        {
+            Some((_, name)) => ConfigError::new(
+                name.source.as_deref().unwrap_or(&source),
+                name.path.as_str(),
+                reason,
+            ),
+            None => ConfigError::new(source.as_str(), field, reason),
+        };
+        let path = |field: &str| {
+            names
+                .iter()
+                .rev()
+                .find(|(f, _)| *f == field)
+                .map_or_else(|| field.to_string(), |(_, name)| name.path.clone())
+        };
+
         let provider_auth = self.provider_auth.ok_or_else(|| {
             err(
                 "provider_auth",
@@ -534,18 +759,55 @@ impl ConfigBuilder {
         if matches!(provider_auth, ProviderAuth::ServiceToken { .. }) && service_id.is_empty() {
             return Err(err("service_id", "required with a service token".into()));
         }
+
         let backend_url = self
             .backend_url
-            .map(|url| url.trim().to_string())
+            .map(|url| url.trim().trim_end_matches('/').to_string())
             .unwrap_or_else(|| DEFAULT_BACKEND_URL.to_string());
         validate_url(&backend_url).map_err(|reason| err("backend_url", reason))?;
-        let rules = if self.rules.is_empty() {
+
+        let mut credentials = self.credentials;
+        for (param, name) in &self.param_names {
+            validate_param_name(name).map_err(|reason| err(param.field(), reason))?;
+            credentials = param.apply(credentials, name);
+        }
+
+        let mut error_responses = self.error_responses;
+        for setting in self.error_settings {
+            let response = error_responses.get_mut(setting.kind);
+            if let Some((status, field)) = setting.status {
+                response.status = parse_status(status)
+                    .map_err(|reason| ConfigError::new(source.as_str(), field, reason))?;
+            }
+            if let Some(body) = setting.body {
+                response.body = body.into();
+            }
+            if let Some((content_type, field)) = setting.content_type {
+                response.content_type = parse_content_type(&content_type)
+                    .map_err(|reason| ConfigError::new(source.as_str(), field, reason))?;
+            }
+        }
+
+        if let Some(reason) = self.openapi_error {
+            return Err(err("openapi", reason));
+        }
+        let rules = if self.rules.is_empty() && !self.empty_rules_match_nothing {
             default_rules()
         } else {
             self.rules
         };
-        let mapping_rules =
-            MappingRules::new(rules).map_err(|e| err("mapping_rules", e.to_string()))?;
+        let mapping_rules = compile_rules(rules, &source, &path("mapping_rules"))?;
+
+        let timeout = self.timeout.unwrap_or(DEFAULT_TIMEOUT);
+        if timeout.is_zero() {
+            return Err(err("timeout", "must be more than zero".into()));
+        }
+        if let Some(path) = self.bypass_paths.iter().find(|p| !p.starts_with('/')) {
+            return Err(err(
+                "bypass_paths",
+                format!("{path:?} does not start with /"),
+            ));
+        }
         if self.request.max_credential_len == 0 {
             return Err(err("max_credential_len", "must be more than zero".into()));
         }
@@ -563,18 +825,43 @@ impl ConfigBuilder {
                 backend_version: self.backend_version,
                 backend_url,
                 provider_auth,
-                credentials: self.credentials,
+                credentials,
                 mapping_rules,
-                error_responses: self.error_responses,
+                error_responses,
             },
             mode,
             failure_policy: self.failure_policy,
-            timeout: self.timeout.unwrap_or(DEFAULT_TIMEOUT),
+            timeout,
             bypass_paths: self.bypass_paths,
             rate_limit_headers: self.rate_limit_headers,
             request: self.request,
         })
     }
+}
+
+/// Checks and compiles mapping rules, naming a broken one as
+/// `{field}[{index}].{rule field}` (e.g. `service.mapping_rules[1].pattern`).
+pub(crate) fn compile_rules(
+    rules: Vec<crate::mapping::MappingRule>,
+    source: &str,
+    field: &str,
+) -> Result<MappingRules, ConfigError> {
+    for (i, rule) in rules.iter().enumerate() {
+        rule.validate().map_err(|issue| {
+            ConfigError::new(
+                source,
+                format!("{field}[{i}].{}", issue.field),
+                format!("{} ({:?})", issue.reason, rule.pattern),
+            )
+        })?;
+    }
+    MappingRules::new(rules).map_err(|e| {
+        ConfigError::new(
+            source,
+            format!("{field}[{}]", e.index),
+            format!("{} ({:?})", e.reason, e.pattern),
+        )
+    })
 }
 
 /// The rules of a configuration that gives none: every request counts one `hits`.
@@ -655,3 +942,6 @@ pub fn validate_cache(settings: &CacheSettings) -> Result<(), (&'static str, Str
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

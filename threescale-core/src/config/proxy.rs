@@ -35,13 +35,12 @@ use std::{collections::BTreeMap, time::Duration};
 use serde_json::{Map, Value};
 
 use super::{
-    CacheSettings, Config, ConfigError, DEFAULT_TIMEOUT, FailurePolicy, Mode, OutageBehaviour,
-    RateLimitHeaders, ServiceConfig, parse_content_type, parse_status, validate_param_name,
-    validate_url,
+    CacheSettings, Config, ConfigBuilder, ConfigError, CredentialParam, ErrorSetting, Mode,
+    OutageBehaviour, ServiceConfig, compile_rules,
 };
 use crate::{
-    BackendVersion, CredentialsConfig, CredentialsLocation, DenialKind, ErrorResponse,
-    ErrorResponses, MappingRule, MappingRules, ProviderAuth, backend::DEFAULT_BACKEND_URL,
+    BackendVersion, CredentialsConfig, CredentialsLocation, DenialKind, MappingRule, MappingRules,
+    ProviderAuth,
 };
 
 /// Parses a proxy config JSON into its services.
@@ -67,10 +66,10 @@ pub fn parse_proxy_config(
     json: &str,
     source_name: &str,
 ) -> Result<Vec<ServiceConfig>, ConfigError> {
-    Ok(parse_services(json, source_name)?
+    parse_services(json, source_name)?
         .into_iter()
-        .map(|(service, _)| service)
-        .collect())
+        .map(|(_, builder)| builder.build().map(|config| config.service))
+        .collect()
 }
 
 /// Parses a proxy config JSON holding one service into a full [`Config`], the
@@ -107,18 +106,24 @@ pub(crate) fn config_for_service(
     source_name: &str,
     service_id: Option<&str>,
 ) -> Result<Config, ConfigError> {
+    builder_for_service(root, source_name, service_id)?.build()
+}
+
+/// The builder [`config_for_service`] fills and builds.
+pub(crate) fn builder_for_service(
+    root: &Value,
+    source_name: &str,
+    service_id: Option<&str>,
+) -> Result<ConfigBuilder, ConfigError> {
     let mut services = services_from_value(root, source_name)?;
     let position = match service_id {
-        Some(id) => services
-            .iter()
-            .position(|(s, _)| s.service_id == id)
-            .ok_or_else(|| {
-                ConfigError::new(
-                    source_name,
-                    "proxy_config.content.id",
-                    format!("expected service {id}"),
-                )
-            })?,
+        Some(id) => services.iter().position(|(s, _)| s == id).ok_or_else(|| {
+            ConfigError::new(
+                source_name,
+                "proxy_config.content.id",
+                format!("expected service {id}"),
+            )
+        })?,
         None if services.len() == 1 => 0,
         None => {
             return Err(ConfigError::new(
@@ -131,20 +136,7 @@ pub(crate) fn config_for_service(
             ));
         }
     };
-    let (service, mode) = services.swap_remove(position);
-    if let Mode::Cached(settings) = &mode {
-        super::validate_cache(settings)
-            .map_err(|(field, reason)| ConfigError::new(source_name, field, reason))?;
-    }
-    Ok(Config {
-        service,
-        mode,
-        failure_policy: FailurePolicy::Closed,
-        timeout: DEFAULT_TIMEOUT,
-        bypass_paths: Vec::new(),
-        rate_limit_headers: RateLimitHeaders::default(),
-        request: crate::RequestPolicy::default(),
-    })
+    Ok(services.swap_remove(position).1)
 }
 
 impl Config {
@@ -206,7 +198,7 @@ pub(crate) fn document_kind(root: &Value) -> DocumentKind {
 fn parse_services(
     json: &str,
     source_name: &str,
-) -> Result<Vec<(ServiceConfig, Mode)>, ConfigError> {
+) -> Result<Vec<(String, ConfigBuilder)>, ConfigError> {
     let root: Value = serde_json::from_str(json)
         .map_err(|e| ConfigError::new(source_name, "", format!("invalid JSON: {e}")))?;
     services_from_value(&root, source_name)
@@ -249,11 +241,12 @@ fn service_objects<'v>(
     Ok(vec![(top, String::new())])
 }
 
-/// Reads the services of an already parsed proxy config document.
+/// Reads the services of an already parsed proxy config document: each
+/// service's id and the builder it fills.
 pub(crate) fn services_from_value(
     root: &Value,
     source_name: &str,
-) -> Result<Vec<(ServiceConfig, Mode)>, ConfigError> {
+) -> Result<Vec<(String, ConfigBuilder)>, ConfigError> {
     let reader = Reader {
         source: source_name,
     };
@@ -298,7 +291,9 @@ pub(crate) fn rules_from_value(
         None | Some(Value::Null) => &empty,
         Some(value) => reader.object(value, &proxy_path)?,
     };
-    Ok((id, reader.rules(proxy, &proxy_path)?, count))
+    let rules_path = join(&proxy_path, "proxy_rules");
+    let rules = compile_rules(reader.rules(proxy, &proxy_path)?, source_name, &rules_path)?;
+    Ok((id, rules, count))
 }
 
 /// Reads fields, naming the field and the source in every error.
@@ -386,7 +381,7 @@ impl Reader<'_> {
         &self,
         service: &Map<String, Value>,
         path: &str,
-    ) -> Result<(ServiceConfig, Mode), ConfigError> {
+    ) -> Result<(String, ConfigBuilder), ConfigError> {
         let empty = Map::new();
         let proxy_path = join(path, "proxy");
         let proxy = match service.get("proxy") {
@@ -398,7 +393,10 @@ impl Reader<'_> {
             .string(service, path, "id")?
             .filter(|id| !id.is_empty())
             .ok_or_else(|| self.error(&join(path, "id"), "missing"))?;
-        let system_name = self.string(service, path, "system_name")?;
+        let mut builder = Config::builder().source(self.source);
+        if let Some(name) = self.string(service, path, "system_name")? {
+            builder = builder.system_name(name);
+        }
 
         let backend_version = match self.string(service, path, "backend_version")? {
             None => BackendVersion::UserKey,
@@ -413,6 +411,7 @@ impl Reader<'_> {
             Some(method) if method == "oidc" => BackendVersion::OAuth,
             _ => backend_version,
         };
+        builder = builder.backend_version(backend_version);
 
         let auth_type = self
             .string(service, path, "backend_authentication_type")?
@@ -421,7 +420,7 @@ impl Reader<'_> {
             .string(service, path, "backend_authentication_value")?
             .filter(|v| !v.is_empty())
             .ok_or_else(|| self.error(&join(path, "backend_authentication_value"), "missing"))?;
-        let provider_auth = match auth_type.as_str() {
+        builder = builder.provider_auth(match auth_type.as_str() {
             "service_token" => ProviderAuth::service_token(auth_value, service_id.clone()),
             "provider_key" => {
                 ProviderAuth::provider_key(auth_value).with_service_id(service_id.clone())
@@ -432,22 +431,20 @@ impl Reader<'_> {
                     format!("{other:?} is not service_token or provider_key"),
                 ));
             }
-        };
+        });
 
+        // Without an endpoint the builder's default, the 3scale SaaS backend.
         let backend_path = join(&proxy_path, "backend");
-        let backend_url = match proxy.get("backend") {
-            None | Some(Value::Null) => None,
-            Some(value) => {
-                let backend = self.object(value, &backend_path)?;
-                self.string(backend, &backend_path, "endpoint")?
+        builder = builder.field_path("backend_url", join(&backend_path, "endpoint"));
+        if let Some(value) = proxy.get("backend").filter(|v| !v.is_null()) {
+            let backend = self.object(value, &backend_path)?;
+            if let Some(url) = self
+                .string(backend, &backend_path, "endpoint")?
+                .filter(|url| !url.is_empty())
+            {
+                builder = builder.backend_url(url);
             }
-        };
-        let backend_url = backend_url
-            .filter(|url| !url.is_empty())
-            .map(|url| url.trim_end_matches('/').to_string())
-            .unwrap_or_else(|| DEFAULT_BACKEND_URL.to_string());
-        validate_url(&backend_url)
-            .map_err(|reason| self.error(&join(&backend_path, "endpoint"), reason))?;
+        }
 
         let location = match self.string(proxy, &proxy_path, "credentials_location")? {
             None => CredentialsLocation::Query,
@@ -458,76 +455,54 @@ impl Reader<'_> {
                 )
             })?,
         };
-        let mut credentials = CredentialsConfig::new(location);
-        for (field, set) in [
-            (
-                "auth_user_key",
-                CredentialsConfig::user_key_name as fn(_, &str) -> _,
-            ),
-            ("auth_app_id", CredentialsConfig::app_id_name),
-            ("auth_app_key", CredentialsConfig::app_key_name),
-        ] {
+        builder = builder.credentials(CredentialsConfig::new(location));
+        for ((param, builder_field), field) in
+            CredentialParam::ALL
+                .into_iter()
+                .zip(["auth_user_key", "auth_app_id", "auth_app_key"])
+        {
+            builder = builder.field_path(builder_field, join(&proxy_path, field));
             if let Some(name) = self.string(proxy, &proxy_path, field)? {
-                validate_param_name(&name)
-                    .map_err(|reason| self.error(&join(&proxy_path, field), reason))?;
-                credentials = set(credentials, &name);
+                builder = builder.param_name(param, name);
             }
         }
 
-        let error_responses = self.error_responses(proxy, &proxy_path)?;
-        let mapping_rules = self.rules(proxy, &proxy_path)?;
-        let mode = self.mode(proxy, &proxy_path)?;
+        for kind in DenialKind::ALL {
+            let Some(keys) = kind.proxy_keys() else {
+                continue;
+            };
+            let status = self
+                .integer(proxy, &proxy_path, keys.status)?
+                .map(|status| (status, join(&proxy_path, keys.status)));
+            let body = self.string(proxy, &proxy_path, keys.body)?;
+            let content_type = self
+                .string(proxy, &proxy_path, keys.content_type)?
+                .map(|value| (value, join(&proxy_path, keys.content_type)));
+            builder = builder.error_setting(ErrorSetting {
+                kind,
+                status,
+                body,
+                content_type,
+            });
+        }
 
-        Ok((
-            ServiceConfig {
-                service_id,
-                system_name,
-                backend_version,
-                backend_url,
-                provider_auth,
-                credentials,
-                mapping_rules,
-                error_responses,
-            },
-            mode,
-        ))
+        builder = builder
+            .mapping_rules(self.rules(proxy, &proxy_path)?)
+            .empty_rules_match_nothing()
+            .field_path("mapping_rules", join(&proxy_path, "proxy_rules"))
+            .mode(self.mode(proxy, &proxy_path)?);
+        Ok((service_id, builder))
     }
 
-    fn error_responses(
+    /// The rules as written; [`compile_rules`] checks them.
+    fn rules(
         &self,
         proxy: &Map<String, Value>,
         path: &str,
-    ) -> Result<ErrorResponses, ConfigError> {
-        let mut responses = ErrorResponses::default();
-        for (kind, name) in [
-            (DenialKind::AuthFailed, "auth_failed"),
-            (DenialKind::AuthMissing, "auth_missing"),
-            (DenialKind::LimitsExceeded, "limits_exceeded"),
-            (DenialKind::NoMatch, "no_match"),
-            (DenialKind::BadRequest, "bad_request"),
-        ] {
-            let current: &mut ErrorResponse = responses.get_mut(kind);
-            let status_field = format!("error_status_{name}");
-            if let Some(status) = self.integer(proxy, path, &status_field)? {
-                current.status = parse_status(status)
-                    .map_err(|reason| self.error(&join(path, &status_field), reason))?;
-            }
-            if let Some(body) = self.string(proxy, path, &format!("error_{name}"))? {
-                current.body = body.into();
-            }
-            let type_field = format!("error_headers_{name}");
-            if let Some(content_type) = self.string(proxy, path, &type_field)? {
-                current.content_type = parse_content_type(&content_type)
-                    .map_err(|reason| self.error(&join(path, &type_field), reason))?;
-            }
-        }
-        Ok(responses)
-    }
-
-    fn rules(&self, proxy: &Map<String, Value>, path: &str) -> Result<MappingRules, ConfigError> {
+    ) -> Result<Vec<MappingRule>, ConfigError> {
         let rules_path = join(path, "proxy_rules");
         let list = match proxy.get("proxy_rules") {
-            None | Some(Value::Null) => return Ok(MappingRules::default()),
+            None | Some(Value::Null) => return Ok(Vec::new()),
             Some(Value::Array(list)) => list,
             Some(_) => return Err(self.error(&rules_path, "expected an array")),
         };
@@ -580,20 +555,9 @@ impl Reader<'_> {
                 // The gateway keeps the array's order and does not read `position`.
                 position: None,
             };
-            rule.validate().map_err(|issue| {
-                self.error(
-                    &join(&rule_path, issue.field.as_str()),
-                    format!("{} ({:?})", issue.reason, rule.pattern),
-                )
-            })?;
             rules.push(rule);
         }
-        MappingRules::new(rules).map_err(|e| {
-            self.error(
-                &format!("{rules_path}[{}]", e.index),
-                format!("{} ({:?})", e.reason, e.pattern),
-            )
-        })
+        Ok(rules)
     }
 
     fn mode(&self, proxy: &Map<String, Value>, path: &str) -> Result<Mode, ConfigError> {
