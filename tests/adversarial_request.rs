@@ -115,7 +115,7 @@ fn serve_routes(adapter: Adapter, engine: ThreeScale) -> RoutedApp {
                             counter.clone(),
                         );
                         actix_web::App::new()
-                            .wrap(threescale::actix::ThreeScale::new(engine.clone()))
+                            .wrap(threescale::actix::ThreeScaleMiddleware::new(engine.clone()))
                             .route(
                                 "/orders/{id}",
                                 web::get().to(move |id: web::Path<String>| {

@@ -3,9 +3,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::config::{EmulatorConfig, ServiceConfig};
+use crate::config::{EmulatorConfig, EmulatedService};
 use crate::errors::{BackendError, EmulatorError};
-use crate::period::Period;
+use crate::period::LimitPeriod;
 use crate::ruby::ruby_to_i;
 
 #[derive(Clone, Debug)]
@@ -22,7 +22,7 @@ pub(crate) struct MetricModel {
 #[derive(Clone, Debug)]
 pub(crate) struct LimitModel {
     pub metric: usize,
-    pub period: Period,
+    pub period: LimitPeriod,
     pub max: i64,
 }
 
@@ -234,7 +234,7 @@ impl Registry {
 }
 
 fn build_metrics(
-    sc: &ServiceConfig,
+    sc: &EmulatedService,
     problems: &mut Vec<String>,
 ) -> (Vec<MetricModel>, HashMap<String, usize>) {
     let sid = &sc.id;
@@ -305,7 +305,7 @@ fn build_metrics(
 }
 
 fn build_plans(
-    sc: &ServiceConfig,
+    sc: &EmulatedService,
     metric_index: &HashMap<String, usize>,
     problems: &mut Vec<String>,
 ) -> (Vec<PlanModel>, HashMap<String, usize>) {
@@ -360,7 +360,7 @@ type AppIndexes = (
 );
 
 fn build_apps(
-    sc: &ServiceConfig,
+    sc: &EmulatedService,
     plan_index: &HashMap<String, usize>,
     problems: &mut Vec<String>,
 ) -> AppIndexes {
@@ -463,7 +463,7 @@ mod tests {
         let config = EmulatorConfig {
             admin_access_token: None,
             services: vec![
-                ServiceConfig::new("1")
+                EmulatedService::new("1")
                     .provider_key("pk")
                     .metric("hits")
                     .child_metric("a", "hits")
@@ -471,13 +471,13 @@ mod tests {
                     .child_metric("a1", "a")
                     .plan(
                         PlanConfig::new("p")
-                            .limit("hits", Period::Minute, 1)
-                            .limit("hits", Period::Eternity, 1)
-                            .limit("a", Period::Day, 1),
+                            .limit("hits", LimitPeriod::Minute, 1)
+                            .limit("hits", LimitPeriod::Eternity, 1)
+                            .limit("a", LimitPeriod::Day, 1),
                     )
                     .application(ApplicationConfig::with_user_key("p", "uk")),
-                ServiceConfig::new("2").provider_key("pk"),
-                ServiceConfig::new("3")
+                EmulatedService::new("2").provider_key("pk"),
+                EmulatedService::new("3")
                     .provider_key("other")
                     .default_service(false),
             ],
@@ -499,8 +499,8 @@ mod tests {
         assert_eq!(names(&s.metrics[0].descendants), vec!["a", "b", "a1"]);
         assert_eq!(names(&s.metrics[3].ancestors), vec!["a", "hits"]);
         assert_eq!(s.children_names(0), "a b");
-        let periods: Vec<Period> = s.plans[0].limits.iter().map(|l| l.period).collect();
-        assert_eq!(periods, vec![Period::Eternity, Period::Minute, Period::Day]);
+        let periods: Vec<LimitPeriod> = s.plans[0].limits.iter().map(|l| l.period).collect();
+        assert_eq!(periods, vec![LimitPeriod::Eternity, LimitPeriod::Minute, LimitPeriod::Day]);
         assert_eq!(s.apps[0].id, "app-1");
     }
 

@@ -156,7 +156,7 @@ pub(crate) fn without_zeros(usage: &Params) -> Params {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{EmulatorConfig, ServiceConfig};
+    use crate::config::{EmulatorConfig, EmulatedService};
     use crate::model::Registry;
     use crate::params::parse_nested_query;
 
@@ -164,7 +164,7 @@ mod tests {
         let config = EmulatorConfig {
             admin_access_token: None,
             services: vec![
-                ServiceConfig::new("1")
+                EmulatedService::new("1")
                     .metric("hits")
                     .child_metric("c1", "hits")
                     .child_metric("c2", "hits")

@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::period::{Period, format_time};
+use crate::period::{LimitPeriod, format_time};
 
 /// The XML declaration every document starts with.
 pub const DECLARATION: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>";
@@ -96,7 +96,7 @@ fn escape_attr(s: &str) -> String {
 #[derive(Clone, Debug)]
 pub(crate) struct ReportLine<'a> {
     pub metric: &'a str,
-    pub period: Period,
+    pub period: LimitPeriod,
     pub now: DateTime<Utc>,
     pub max_value: i64,
     pub current_value: i64,
@@ -203,7 +203,7 @@ fn push_report(x: &mut String, r: &ReportLine<'_>) {
     } else {
         ">"
     });
-    if r.period != Period::Eternity {
+    if r.period != LimitPeriod::Eternity {
         x.push_str("<period_start>");
         x.push_str(&format_time(r.period.start(r.now)));
         x.push_str("</period_start><period_end>");
@@ -240,7 +240,7 @@ mod tests {
             plan: "Basic",
             reports: vec![ReportLine {
                 metric: "hits",
-                period: Period::Day,
+                period: LimitPeriod::Day,
                 now,
                 max_value: 4,
                 current_value: 5,
@@ -270,7 +270,7 @@ mod tests {
             plan: "A&B",
             reports: vec![ReportLine {
                 metric: "hits",
-                period: Period::Eternity,
+                period: LimitPeriod::Eternity,
                 now,
                 max_value: 10,
                 current_value: 3,
