@@ -42,7 +42,7 @@ pub use credentials::{
     BackendVersion, CredentialsConfig, CredentialsLocation, RequestCredentials, RequestView,
     SimpleRequest,
 };
-pub use decision::{AuthContext, Decision, Denial, DenialKind, RateLimit};
+pub use decision::{AuthContext, CredentialKind, Decision, Denial, DenialKind, RateLimit};
 pub use engine::{EngineStats, Outcome, PendingCheck, StartError, Step, ThreeScale, TokenVerifier};
 pub use mapping::{MappingError, MappingRule, MappingRules, MatchResult};
 pub use request::{PathPolicy, RequestPolicy};

@@ -156,17 +156,17 @@ pub fn parse_mapping_rules(
                 ));
             }
             let rules = file.service.mapping_rules;
-            validate_rules(&rules, source_name)?;
             let rules = if rules.is_empty() {
                 default_rules()
             } else {
                 rules
             };
+            // The error names the rule and its field: the rules are compiled once.
             let rules = MappingRules::new(rules).map_err(|e| {
                 ConfigError::new(
                     source_name,
-                    format!("service.mapping_rules[{}]", e.index),
-                    e.reason,
+                    format!("service.mapping_rules[{}].{}", e.index, e.field),
+                    format!("{} ({:?})", e.reason, e.pattern),
                 )
             })?;
             Ok(RulesFile {
@@ -187,19 +187,6 @@ pub struct RulesFile {
     pub rules: MappingRules,
     /// How many services the file holds.
     pub services: usize,
-}
-
-fn validate_rules(rules: &[MappingRule], source: &str) -> Result<(), ConfigError> {
-    for (i, rule) in rules.iter().enumerate() {
-        rule.validate().map_err(|issue| {
-            ConfigError::new(
-                source,
-                format!("service.mapping_rules[{i}].{}", issue.field),
-                format!("{} ({:?})", issue.reason, rule.pattern),
-            )
-        })?;
-    }
-    Ok(())
 }
 
 /// Loads a project config or a proxy config JSON file.
@@ -483,7 +470,7 @@ impl ProjectFile {
         }
         builder = builder.credentials(names);
 
-        validate_rules(&service.mapping_rules, source)?;
+        // Compiled once, by `build`, whose error names the rule and its field.
         builder = builder.mapping_rules(service.mapping_rules);
 
         for (name, section) in service.errors {
@@ -578,6 +565,8 @@ impl ProjectFile {
         builder.build().map_err(|mut e| {
             if matches!(e.field.as_str(), "max_credential_len" | "max_token_len") {
                 e.field = format!("request.{}", e.field);
+            } else if e.field.starts_with("mapping_rules[") {
+                e.field = format!("service.{}", e.field);
             }
             e
         })

@@ -544,8 +544,12 @@ impl ConfigBuilder {
         } else {
             self.rules
         };
-        let mapping_rules =
-            MappingRules::new(rules).map_err(|e| err("mapping_rules", e.to_string()))?;
+        let mapping_rules = MappingRules::new(rules).map_err(|e| {
+            err(
+                &format!("mapping_rules[{}].{}", e.index, e.field),
+                format!("{} ({:?})", e.reason, e.pattern),
+            )
+        })?;
         if self.request.max_credential_len == 0 {
             return Err(err("max_credential_len", "must be more than zero".into()));
         }

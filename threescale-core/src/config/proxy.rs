@@ -580,17 +580,12 @@ impl Reader<'_> {
                 // The gateway keeps the array's order and does not read `position`.
                 position: None,
             };
-            rule.validate().map_err(|issue| {
-                self.error(
-                    &join(&rule_path, issue.field.as_str()),
-                    format!("{} ({:?})", issue.reason, rule.pattern),
-                )
-            })?;
             rules.push(rule);
         }
+        // The error names the rule and its field: the rules are compiled once.
         MappingRules::new(rules).map_err(|e| {
             self.error(
-                &format!("{rules_path}[{}]", e.index),
+                &join(&format!("{rules_path}[{}]", e.index), e.field.as_str()),
                 format!("{} ({:?})", e.reason, e.pattern),
             )
         })
