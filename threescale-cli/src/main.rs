@@ -116,7 +116,7 @@ fn map(config: &std::path::Path, explain: bool, service: Option<&str>) -> Result
     let source = config.display().to_string();
     let text = std::fs::read_to_string(config)
         .map_err(|e| format!("{source}: cannot read the file: {e}"))?;
-    let file = threescale_core::config::file::parse_mapping_rules(&text, &source, service)
+    let file = threescale_core::RulesFile::parse(&text, &source, service)
         .map_err(|e| e.to_string())?;
     if file.services > 1 && service.is_none() {
         eprintln!(

@@ -28,7 +28,8 @@ pub const DEBUG_REQUEST: &str = "x-3scale-debug";
 /// (no limit applies), negative values shown as 0. The window comes from the
 /// usage report the figures belong to, when one matches.
 ///
-/// ```
+/// ```ignore
+/// // Crate-private: runs as a unit test below.
 /// use threescale_core::{LimitHeaders, headers::rate_limit_from};
 /// let figures = rate_limit_from(&LimitHeaders { remaining: 4, reset: 30, max_value: Some(5) }, &[]).unwrap();
 /// assert_eq!((figures.limit, figures.remaining, figures.reset), (5, 4, 30));
@@ -56,7 +57,8 @@ pub fn rate_limit_from(headers: &LimitHeaders, reports: &[UsageReport]) -> Optio
 
 /// Adds the rate-limit headers of `style` for `figures` to `headers`.
 ///
-/// ```
+/// ```ignore
+/// // Crate-private: runs as a unit test below.
 /// use http::HeaderMap;
 /// use threescale_core::{RateLimit, RateLimitHeaders, headers::insert_rate_limit};
 /// let mut headers = HeaderMap::new();
@@ -148,4 +150,43 @@ pub fn encode_usage(usage: &crate::Usage) -> String {
         out.append_pair(&format!("usage[{metric}]"), &value.to_string());
     }
     out.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limit_headers_become_figures_when_a_limit_applies() {
+        let headers = LimitHeaders {
+            remaining: 4,
+            reset: 30,
+            max_value: Some(5),
+        };
+        let figures = rate_limit_from(&headers, &[]).unwrap();
+        assert_eq!((figures.limit, figures.remaining, figures.reset), (5, 4, 30));
+        let none = LimitHeaders {
+            remaining: -1,
+            reset: -1,
+            max_value: None,
+        };
+        assert!(rate_limit_from(&none, &[]).is_none());
+    }
+
+    #[test]
+    fn figures_are_written_in_the_chosen_style() {
+        let figures = RateLimit {
+            limit: 5,
+            remaining: 4,
+            reset: 30,
+            window: Some(60),
+        };
+        let mut headers = HeaderMap::new();
+        insert_rate_limit(&mut headers, RateLimitHeaders::Legacy, &figures);
+        assert_eq!(headers["ratelimit-remaining"], "4");
+        let mut headers = HeaderMap::new();
+        insert_rate_limit(&mut headers, RateLimitHeaders::Ietf, &figures);
+        assert_eq!(headers["ratelimit"], "\"default\";r=4;t=30");
+        assert_eq!(headers["ratelimit-policy"], "\"default\";q=5;w=60");
+    }
 }

@@ -88,6 +88,7 @@ impl ReportKey {
 
 /// Counters of the batcher.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ReportStats {
     /// Usage records accepted (one per allowed request).
     pub recorded: u64,

@@ -4,9 +4,12 @@
 //! variables ([`Config::from_env`]), a YAML/JSON file in the project's format or
 //! the admin portal's proxy config JSON ([`Config::from_file`]).
 
-pub mod file;
-pub mod portal;
-pub mod proxy;
+pub(crate) mod file;
+pub(crate) mod portal;
+pub(crate) mod proxy;
+
+pub use file::RulesFile;
+pub use portal::{DeploymentEnv, Portal};
 
 use std::time::Duration;
 
@@ -621,12 +624,12 @@ pub(crate) fn parse_content_type(value: &str) -> Result<http::HeaderValue, Strin
 /// assert!(validate_url("http://user:pass@127.0.0.1:3001").is_err());
 /// assert!(validate_url("http://127.0.0.1:3001/?a=b").is_err());
 /// ```
-pub fn validate_url(url: &str) -> Result<(), String> {
+pub(crate) fn validate_url(url: &str) -> Result<(), String> {
     crate::backend::parse_backend_url(url).map(|_| ())
 }
 
 /// Checks the cached-mode settings.
-pub fn validate_cache(settings: &CacheSettings) -> Result<(), (&'static str, String)> {
+pub(crate) fn validate_cache(settings: &CacheSettings) -> Result<(), (&'static str, String)> {
     if settings.max_batch == 0 || settings.max_batch > 1000 {
         return Err(("mode.cached.max_batch", "must be between 1 and 1000".into()));
     }

@@ -44,9 +44,11 @@ use crate::{
     ErrorResponses, MappingRule, MappingRules, ProviderAuth, backend::DEFAULT_BACKEND_URL,
 };
 
-/// Parses a proxy config JSON into its services.
+/// Parses a proxy config JSON into its services. (Crate-private, like every
+/// parser: users load one service with [`Config::from_proxy_config`]; this
+/// example runs in the unit tests' `config_files`.)
 ///
-/// ```
+/// ```ignore
 /// use threescale_core::config::proxy::parse_proxy_config;
 /// let json = r#"{"proxy_config": {"content": {
 ///     "id": 42, "backend_version": "1",
@@ -63,7 +65,8 @@ use crate::{
 /// let matched = services[0].mapping_rules.matches("GET", "/orders/7", None);
 /// assert_eq!(matched.usage.get("orders"), Some(1));
 /// ```
-pub fn parse_proxy_config(
+#[cfg_attr(not(test), allow(dead_code))] // the tests read several services
+pub(crate) fn parse_proxy_config(
     json: &str,
     source_name: &str,
 ) -> Result<Vec<ServiceConfig>, ConfigError> {
@@ -78,14 +81,14 @@ pub fn parse_proxy_config(
 /// A file with several services is refused: one engine protects one service.
 ///
 /// ```
-/// use threescale_core::{config::proxy::config_from_proxy_json, Mode};
+/// use threescale_core::{Config, Mode};
 /// let json = r#"{"services": [{
 ///     "id": "7", "backend_authentication_type": "provider_key",
 ///     "backend_authentication_value": "key",
 ///     "proxy": {"policy_chain": [{"name": "apicast.policy.3scale_batcher",
 ///                                 "configuration": {"auths_ttl": 30}}]}
 /// }]}"#;
-/// let config = config_from_proxy_json(json, "example").unwrap();
+/// let config = Config::from_proxy_config(json).unwrap();
 /// assert!(matches!(config.mode, Mode::Cached(s) if s.ttl.as_secs() == 30));
 /// ```
 pub fn config_from_proxy_json(json: &str, source_name: &str) -> Result<Config, ConfigError> {

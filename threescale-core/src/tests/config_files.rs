@@ -1,11 +1,11 @@
-//! Loading configuration files: the admin portal's proxy config JSON (all its
-//! shapes) and the project's YAML/JSON format, and refusing broken ones with
-//! errors that name the source and the field.
+// Loading configuration files: the admin portal's proxy config JSON (all its
+// shapes) and the project's YAML/JSON format, and refusing broken ones with
+// errors that name the source and the field.
 
 use std::time::Duration;
 
 use http::StatusCode;
-use threescale_core::{
+use crate::{
     BackendVersion, Config, ConfigError, CredentialsLocation, DenialKind, FailurePolicy, Mode,
     OutageBehaviour, ProviderAuth, RateLimitHeaders,
     config::{file::parse_project_config, proxy::parse_proxy_config},
