@@ -66,6 +66,7 @@
 //! ```
 
 #![deny(unsafe_code)]
+#![deny(unreachable_pub)]
 #![warn(missing_docs)]
 
 use std::future::{Ready, ready};

@@ -115,6 +115,7 @@
 //! ```
 
 #![deny(unsafe_code)]
+#![deny(unreachable_pub)]
 #![warn(missing_docs)]
 
 mod admin;

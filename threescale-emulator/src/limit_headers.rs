@@ -27,7 +27,7 @@ pub(crate) struct HeaderReport {
 
 impl HeaderReport {
     /// How many identical calls fit before the limit; `-1` when unbounded.
-    pub fn remaining_same_calls(&self) -> i64 {
+    pub(crate) fn remaining_same_calls(&self) -> i64 {
         let remaining = self.max_value.saturating_sub(self.current_value).max(0);
         if remaining <= 0 {
             0

@@ -60,28 +60,28 @@ pub(crate) struct ServiceModel {
 
 impl ServiceModel {
     /// `backend_version.to_i == 1`.
-    pub fn is_v1(&self) -> bool {
+    pub(crate) fn is_v1(&self) -> bool {
         ruby_to_i(&self.backend_version) == 1
     }
 
-    pub fn is_oauth(&self) -> bool {
+    pub(crate) fn is_oauth(&self) -> bool {
         self.backend_version == "oauth"
     }
 
-    pub fn metric(&self, name: &str) -> Option<usize> {
+    pub(crate) fn metric(&self, name: &str) -> Option<usize> {
         self.metric_index.get(name).copied()
     }
 
-    pub fn limits_of(&self, app: &AppModel) -> &[LimitModel] {
+    pub(crate) fn limits_of(&self, app: &AppModel) -> &[LimitModel] {
         app.plan.map_or(&[], |p| self.plans[p].limits.as_slice())
     }
 
-    pub fn plan_name(&self, app: &AppModel) -> &str {
+    pub(crate) fn plan_name(&self, app: &AppModel) -> &str {
         app.plan.map_or("", |p| self.plans[p].name.as_str())
     }
 
     /// Names of the direct children, space separated (the `hierarchy` extension).
-    pub fn children_names(&self, metric: usize) -> String {
+    pub(crate) fn children_names(&self, metric: usize) -> String {
         self.metrics[metric]
             .children
             .iter()
@@ -102,7 +102,7 @@ pub(crate) struct Registry {
 
 impl Registry {
     /// Builds the registry, skipping (and describing) whatever is inconsistent.
-    pub fn build(config: &EmulatorConfig) -> (Registry, Vec<String>) {
+    pub(crate) fn build(config: &EmulatorConfig) -> (Registry, Vec<String>) {
         let mut problems = Vec::new();
         let mut reg = Registry::default();
         let mut explicit_default: HashMap<String, usize> = HashMap::new();
@@ -168,12 +168,12 @@ impl Registry {
         (reg, problems)
     }
 
-    pub fn service_by_id(&self, id: &str) -> Option<usize> {
+    pub(crate) fn service_by_id(&self, id: &str) -> Option<usize> {
         self.service_index.get(id).copied()
     }
 
     /// `ServiceToken.exists?` followed by `Service.provider_key_for`.
-    pub fn provider_key_for_token(&self, token: &str, service_id: &str) -> Option<&str> {
+    pub(crate) fn provider_key_for_token(&self, token: &str, service_id: &str) -> Option<&str> {
         if !self
             .tokens
             .contains(&(token.to_string(), service_id.to_string()))
@@ -185,7 +185,7 @@ impl Registry {
     }
 
     /// `Service.load_with_provider_key!`.
-    pub fn load_with_provider_key(
+    pub(crate) fn load_with_provider_key(
         &self,
         id: Option<&str>,
         provider_key: &str,
@@ -218,7 +218,7 @@ impl Registry {
 
     /// The service whose error log gets an error raised on an auth endpoint (the
     /// listener's `service_id` helper), if it can be worked out.
-    pub fn service_for_error_log(
+    pub(crate) fn service_for_error_log(
         &self,
         service_id: Option<&str>,
         provider_key: Option<&str>,

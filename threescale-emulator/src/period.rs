@@ -177,7 +177,7 @@ fn eternity_end() -> DateTime<Utc> {
 }
 
 /// Formats a time like the backend's `TIME_FORMAT` (`%Y-%m-%d %H:%M:%S %z` in UTC).
-pub fn format_time(t: DateTime<Utc>) -> String {
+pub(crate) fn format_time(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S +0000").to_string()
 }
 

@@ -89,7 +89,7 @@ fn key(service: usize, app: usize, metric: usize, period: LimitPeriod, t: DateTi
 
 impl Store {
     /// The stored value of a counter for the period containing `t`.
-    pub fn value(
+    pub(crate) fn value(
         &self,
         service: usize,
         app: usize,
@@ -105,7 +105,7 @@ impl Store {
 
     /// Applies processed usage at time `t` to every period bucket: `#N` sets (and
     /// `#0` deletes), anything else adds.
-    pub fn apply(
+    pub(crate) fn apply(
         &mut self,
         service: usize,
         app: usize,
@@ -150,7 +150,7 @@ impl Store {
         self.inserts_since_sweep = 0;
     }
 
-    pub fn log_error(&mut self, service: usize, code: &str, message: &str, now: DateTime<Utc>) {
+    pub(crate) fn log_error(&mut self, service: usize, code: &str, message: &str, now: DateTime<Utc>) {
         let log = self.errors.entry(service).or_default();
         log.push_front(ErrorEntry {
             code: code.to_string(),
@@ -161,19 +161,19 @@ impl Store {
     }
 
     /// Newest first.
-    pub fn errors(&self, service: usize) -> Vec<ErrorEntry> {
+    pub(crate) fn errors(&self, service: usize) -> Vec<ErrorEntry> {
         self.errors
             .get(&service)
             .map(|l| l.iter().cloned().collect())
             .unwrap_or_default()
     }
 
-    pub fn clear_errors(&mut self, service: usize) {
+    pub(crate) fn clear_errors(&mut self, service: usize) {
         self.errors.remove(&service);
     }
 
     /// Clears counters, error logs and statistics.
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         *self = Store::default();
     }
 }

@@ -9,10 +9,10 @@ use chrono::{DateTime, Utc};
 use crate::period::{LimitPeriod, format_time};
 
 /// The XML declaration every document starts with.
-pub const DECLARATION: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>";
+pub(crate) const DECLARATION: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>";
 
 /// `String#encode(xml: :text)`: escapes `&`, `<` and `>`.
-pub fn escape_text(s: &str) -> String {
+pub(crate) fn escape_text(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -27,7 +27,7 @@ pub fn escape_text(s: &str) -> String {
 
 /// Builder's text escaping: C1 controls read as CP1252, characters XML does not allow
 /// become `*`, and `&`, `<`, `>` are escaped.
-pub fn escape_builder(s: &str) -> String {
+pub(crate) fn escape_builder(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         let c = cp1252(c);
@@ -80,7 +80,7 @@ fn cp1252(c: char) -> char {
 }
 
 /// The error document: `<?xml ...?><error code="CODE">MESSAGE</error>`.
-pub fn error_xml(code: &str, message: &str) -> String {
+pub(crate) fn error_xml(code: &str, message: &str) -> String {
     format!(
         "{DECLARATION}<error code=\"{}\">{}</error>",
         escape_attr(code),

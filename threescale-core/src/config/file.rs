@@ -71,7 +71,7 @@ use crate::{
 /// let err = parse_project_config("service: { id: 1 }", "bad.yaml").unwrap_err();
 /// assert!(err.to_string().contains("service_token"));
 /// ```
-pub fn parse_project_config(text: &str, source_name: &str) -> Result<Config, ConfigError> {
+pub(crate) fn parse_project_config(text: &str, source_name: &str) -> Result<Config, ConfigError> {
     let root = parse_document(text, source_name)?;
     match super::proxy::document_kind(&root) {
         DocumentKind::ProxyConfig => super::proxy::config_from_value(&root, source_name),
@@ -129,7 +129,7 @@ fn emulator_config_error(source_name: &str) -> ConfigError {
 /// assert_eq!(file.service_id, "1");
 /// assert_eq!(file.rules.matches("GET", "/a/b", None).usage.get("a"), Some(1));
 /// ```
-pub fn parse_mapping_rules(
+pub(crate) fn parse_mapping_rules(
     text: &str,
     source_name: &str,
     service_id: Option<&str>,
@@ -207,7 +207,7 @@ impl RulesFile {
 }
 
 /// Loads a project config or a proxy config JSON file.
-pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
+pub(crate) fn load_file(path: &Path) -> Result<Config, ConfigError> {
     let source_name = path.display().to_string();
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError::new(&source_name, "", format!("cannot read the file: {e}")))?;

@@ -91,7 +91,7 @@ pub(crate) fn parse_proxy_config(
 /// let config = Config::from_proxy_config(json).unwrap();
 /// assert!(matches!(config.mode, Mode::Cached(s) if s.ttl.as_secs() == 30));
 /// ```
-pub fn config_from_proxy_json(json: &str, source_name: &str) -> Result<Config, ConfigError> {
+pub(crate) fn config_from_proxy_json(json: &str, source_name: &str) -> Result<Config, ConfigError> {
     let root: Value = serde_json::from_str(json)
         .map_err(|e| ConfigError::new(source_name, "", format!("invalid JSON: {e}")))?;
     config_from_value(&root, source_name)
