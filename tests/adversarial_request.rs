@@ -280,10 +280,7 @@ fn admitting_modes() -> [(&'static str, Mode, FailurePolicy); 2] {
         ("sync, fail open", Mode::Sync, FailurePolicy::Open),
         (
             "cached, outage allow",
-            Mode::Cached(CacheSettings {
-                outage: OutageBehaviour::Allow,
-                ..CacheSettings::default()
-            }),
+            Mode::Cached(CacheSettings::default().outage(OutageBehaviour::Allow)),
             FailurePolicy::Closed,
         ),
     ]

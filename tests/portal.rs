@@ -9,7 +9,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use threescale::config::portal::{DeploymentEnv, Portal};
+use threescale::{DeploymentEnv, Portal};
 use threescale::emulator::{EmulatorHandle, Faults, MappingRuleConfig};
 use threescale::{Config, ThreeScale};
 

@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use http::{HeaderMap, HeaderValue};
 
 use crate::{
-    AuthContext, Config, CredentialKind, Decision, Denial, DenialKind, FailurePolicy, Mode, RateLimitHeaders,
-    Usage,
+    AuthContext, Config, CredentialKind, Decision, Denial, DenialKind, FailurePolicy, Mode,
+    RateLimitHeaders, Usage,
     backend::{AppCredentials, AuthRequest, AuthResponse, BackendClient, BackendError, Extensions},
     cache::{AuthCache, CacheLookup},
     config::ServiceConfig,

@@ -35,7 +35,10 @@ pub(crate) const DEBUG_REQUEST: &str = "x-3scale-debug";
 /// assert_eq!((figures.limit, figures.remaining, figures.reset), (5, 4, 30));
 /// assert!(rate_limit_from(&LimitHeaders { remaining: -1, reset: -1, max_value: None }, &[]).is_none());
 /// ```
-pub(crate) fn rate_limit_from(headers: &LimitHeaders, reports: &[UsageReport]) -> Option<RateLimit> {
+pub(crate) fn rate_limit_from(
+    headers: &LimitHeaders,
+    reports: &[UsageReport],
+) -> Option<RateLimit> {
     if headers.reset <= 0 {
         return None;
     }
@@ -70,7 +73,11 @@ pub(crate) fn rate_limit_from(headers: &LimitHeaders, reports: &[UsageReport]) -
 /// assert_eq!(headers["ratelimit"], "\"default\";r=4;t=30");
 /// assert_eq!(headers["ratelimit-policy"], "\"default\";q=5;w=60");
 /// ```
-pub(crate) fn insert_rate_limit(headers: &mut HeaderMap, style: RateLimitHeaders, figures: &RateLimit) {
+pub(crate) fn insert_rate_limit(
+    headers: &mut HeaderMap,
+    style: RateLimitHeaders,
+    figures: &RateLimit,
+) {
     match style {
         RateLimitHeaders::Off => {}
         RateLimitHeaders::Legacy => {
@@ -164,7 +171,10 @@ mod tests {
             max_value: Some(5),
         };
         let figures = rate_limit_from(&headers, &[]).unwrap();
-        assert_eq!((figures.limit, figures.remaining, figures.reset), (5, 4, 30));
+        assert_eq!(
+            (figures.limit, figures.remaining, figures.reset),
+            (5, 4, 30)
+        );
         let none = LimitHeaders {
             remaining: -1,
             reset: -1,

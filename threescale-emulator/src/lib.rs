@@ -144,8 +144,8 @@ mod xml;
 
 pub use clock::{Clock, SystemClock};
 pub use config::{
-    ApplicationConfig, EmulatorConfig, EmulatorConfigBuilder, LimitConfig, MappingRuleConfig,
-    MetricConfig, PlanConfig, ProxyConfig, RULE_METHODS, EmulatedService,
+    ApplicationConfig, EmulatedService, EmulatorConfig, EmulatorConfigBuilder, LimitConfig,
+    MappingRuleConfig, MetricConfig, PlanConfig, ProxyConfig, RULE_METHODS,
 };
 pub use errors::EmulatorError;
 pub use faults::Faults;

@@ -119,7 +119,10 @@ mod tests {
     fn exceeded_hour_limit() {
         // hour limit 10 exceeded at 22:59:59: remaining 0, reset 1.
         let h = compute(
-            &[r(LimitPeriod::Day, 100, 11, 11), r(LimitPeriod::Hour, 10, 11, 11)],
+            &[
+                r(LimitPeriod::Day, 100, 11, 11),
+                r(LimitPeriod::Hour, 10, 11, 11),
+            ],
             now(),
         );
         assert_eq!(
@@ -135,13 +138,19 @@ mod tests {
     #[test]
     fn tie_goes_to_longer_period() {
         let h = compute(
-            &[r(LimitPeriod::Hour, 10, 0, 5), r(LimitPeriod::Day, 10, 0, 5)],
+            &[
+                r(LimitPeriod::Hour, 10, 0, 5),
+                r(LimitPeriod::Day, 10, 0, 5),
+            ],
             now(),
         );
         assert_eq!(h.max_value, Some(10));
         assert_eq!(h.reset, 3601);
         let h = compute(
-            &[r(LimitPeriod::Day, 10, 0, 5), r(LimitPeriod::Hour, 10, 0, 5)],
+            &[
+                r(LimitPeriod::Day, 10, 0, 5),
+                r(LimitPeriod::Hour, 10, 0, 5),
+            ],
             now(),
         );
         assert_eq!(h.reset, 3601);

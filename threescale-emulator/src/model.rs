@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::config::{EmulatorConfig, EmulatedService};
+use crate::config::{EmulatedService, EmulatorConfig};
 use crate::errors::{BackendError, EmulatorError};
 use crate::period::LimitPeriod;
 use crate::ruby::ruby_to_i;
@@ -500,7 +500,10 @@ mod tests {
         assert_eq!(names(&s.metrics[3].ancestors), vec!["a", "hits"]);
         assert_eq!(s.children_names(0), "a b");
         let periods: Vec<LimitPeriod> = s.plans[0].limits.iter().map(|l| l.period).collect();
-        assert_eq!(periods, vec![LimitPeriod::Eternity, LimitPeriod::Minute, LimitPeriod::Day]);
+        assert_eq!(
+            periods,
+            vec![LimitPeriod::Eternity, LimitPeriod::Minute, LimitPeriod::Day]
+        );
         assert_eq!(s.apps[0].id, "app-1");
     }
 

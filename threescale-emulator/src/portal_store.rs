@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use serde_json::{Map, Value, json};
 
 use crate::config::{
-    EmulatorConfig, MappingRuleConfig, ProxyConfig, EmulatedService, proxy_problems, rule_problems,
+    EmulatedService, EmulatorConfig, MappingRuleConfig, ProxyConfig, proxy_problems, rule_problems,
 };
 use crate::errors::EmulatorError;
 use crate::faults::{FaultAction, FaultState, Faults};

@@ -77,7 +77,13 @@ pub(crate) struct Store {
     pub stats: RequestStats,
 }
 
-fn key(service: usize, app: usize, metric: usize, period: LimitPeriod, t: DateTime<Utc>) -> CounterKey {
+fn key(
+    service: usize,
+    app: usize,
+    metric: usize,
+    period: LimitPeriod,
+    t: DateTime<Utc>,
+) -> CounterKey {
     CounterKey {
         service: service as u32,
         app: app as u32,
@@ -150,7 +156,13 @@ impl Store {
         self.inserts_since_sweep = 0;
     }
 
-    pub(crate) fn log_error(&mut self, service: usize, code: &str, message: &str, now: DateTime<Utc>) {
+    pub(crate) fn log_error(
+        &mut self,
+        service: usize,
+        code: &str,
+        message: &str,
+        now: DateTime<Utc>,
+    ) {
         let log = self.errors.entry(service).or_default();
         log.push_front(ErrorEntry {
             code: code.to_string(),

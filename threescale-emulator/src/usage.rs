@@ -156,7 +156,7 @@ pub(crate) fn without_zeros(usage: &Params) -> Params {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{EmulatorConfig, EmulatedService};
+    use crate::config::{EmulatedService, EmulatorConfig};
     use crate::model::Registry;
     use crate::params::parse_nested_query;
 

@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use threescale_emulator::{
-    AppRef, ApplicationConfig, EmulatorConfig, LimitPeriod, PlanConfig, EmulatedService,
+    AppRef, ApplicationConfig, EmulatedService, EmulatorConfig, LimitPeriod, PlanConfig,
 };
 
 fn config() -> EmulatorConfig {

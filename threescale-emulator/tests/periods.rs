@@ -5,7 +5,8 @@ mod common;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use common::*;
 use threescale_emulator::{
-    AppRef, ApplicationConfig, EmulatorConfig, EmulatorHandle, LimitPeriod, PlanConfig, EmulatedService,
+    AppRef, ApplicationConfig, EmulatedService, EmulatorConfig, EmulatorHandle, LimitPeriod,
+    PlanConfig,
 };
 
 fn t(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> DateTime<Utc> {

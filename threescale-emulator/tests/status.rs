@@ -5,7 +5,7 @@ mod common;
 use chrono::{TimeZone, Utc};
 use common::*;
 use threescale_emulator::{
-    AppRef, ApplicationConfig, EmulatorConfig, LimitPeriod, PlanConfig, EmulatedService,
+    AppRef, ApplicationConfig, EmulatedService, EmulatorConfig, LimitPeriod, PlanConfig,
 };
 
 const APP1: &str = "provider_key=pk1&app_id=app1&app_key=key1";
@@ -182,11 +182,11 @@ async fn predicted_usage_checks_only_its_metrics() {
                 .provider_key("pk")
                 .metric("a")
                 .metric("b")
-                .plan(
-                    PlanConfig::new("p")
-                        .limit("a", LimitPeriod::Day, 5)
-                        .limit("b", LimitPeriod::Day, 5),
-                )
+                .plan(PlanConfig::new("p").limit("a", LimitPeriod::Day, 5).limit(
+                    "b",
+                    LimitPeriod::Day,
+                    5,
+                ))
                 .application(ApplicationConfig::with_app_id("p", "x")),
         )
         .build()

@@ -50,6 +50,7 @@ impl ConfigError {
 
 /// Everything 3scale knows about one service that the middleware needs.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct ServiceConfig {
     /// Service id.
     pub service_id: String,
@@ -88,6 +89,7 @@ impl ServiceConfig {
 
 /// How the engine talks to the backend.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Mode {
     /// One authrep per request: exact, one backend round trip each.
     Sync,
@@ -97,6 +99,7 @@ pub enum Mode {
 
 /// Settings of [`Mode::Cached`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CacheSettings {
     /// How long an authorization is trusted.
     pub ttl: Duration,
@@ -134,6 +137,7 @@ pub struct CacheSettings {
 /// enforced from the last known counters, and usage is reported when the
 /// backend is back.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum OutageBehaviour {
     /// Trust entries only within their TTL.
     Strict,
@@ -158,6 +162,70 @@ impl Default for CacheSettings {
             max_pending: 1_000_000,
             outage: OutageBehaviour::default(),
         }
+    }
+}
+
+/// Builder-style setters, for code outside this crate (the struct is
+/// `#[non_exhaustive]`): `CacheSettings::default().ttl(..).max_bytes(..)`.
+/// Values are checked when the configuration is built.
+///
+/// ```
+/// use std::time::Duration;
+/// use threescale_core::{CacheSettings, OutageBehaviour};
+/// let settings = CacheSettings::default()
+///     .ttl(Duration::from_secs(30))
+///     .max_bytes(1 << 20)
+///     .outage(OutageBehaviour::Strict);
+/// assert_eq!(settings.ttl, Duration::from_secs(30));
+/// assert_eq!(settings.max_bytes, 1 << 20);
+/// ```
+impl CacheSettings {
+    /// Sets `ttl`: how long an authorization is trusted.
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// Sets `negative_ttl`: how long a denial (bad key) is remembered.
+    pub fn negative_ttl(mut self, negative_ttl: Duration) -> Self {
+        self.negative_ttl = negative_ttl;
+        self
+    }
+
+    /// Sets `flush_interval`: how often usage is reported.
+    pub fn flush_interval(mut self, flush_interval: Duration) -> Self {
+        self.flush_interval = flush_interval;
+        self
+    }
+
+    /// Sets `max_batch`: at most this many transactions per report POST (≤ 1000).
+    pub fn max_batch(mut self, max_batch: usize) -> Self {
+        self.max_batch = max_batch;
+        self
+    }
+
+    /// Sets `capacity`: at most this many cached authorizations.
+    pub fn capacity(mut self, capacity: u64) -> Self {
+        self.capacity = capacity;
+        self
+    }
+
+    /// Sets `max_bytes`: at most this many bytes of cached authorizations (at least [`MIN_CACHE_BYTES`]).
+    pub fn max_bytes(mut self, max_bytes: u64) -> Self {
+        self.max_bytes = max_bytes;
+        self
+    }
+
+    /// Sets `max_pending`: at most this many applications' usage kept for retry during outages.
+    pub fn max_pending(mut self, max_pending: usize) -> Self {
+        self.max_pending = max_pending;
+        self
+    }
+
+    /// Sets `outage`: what cached entries are worth while the backend is unavailable.
+    pub fn outage(mut self, outage: OutageBehaviour) -> Self {
+        self.outage = outage;
+        self
     }
 }
 
@@ -196,6 +264,7 @@ pub enum RateLimitHeaders {
 
 /// One protected service and how the engine treats it.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Config {
     /// The service.
     pub service: ServiceConfig,

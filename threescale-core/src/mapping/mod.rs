@@ -711,10 +711,19 @@ mod tests {
     #[test]
     fn errors_name_the_rule_in_config_order_and_its_field() {
         let cases = [
-            (MappingRule::new("get", "/a", "hits", 1), RuleField::HttpMethod),
+            (
+                MappingRule::new("get", "/a", "hits", 1),
+                RuleField::HttpMethod,
+            ),
             (MappingRule::new("GET", "a", "hits", 1), RuleField::Pattern),
-            (MappingRule::new("GET", "/a/{id", "hits", 1), RuleField::Pattern),
-            (MappingRule::new("GET", "/a", "", 1), RuleField::MetricSystemName),
+            (
+                MappingRule::new("GET", "/a/{id", "hits", 1),
+                RuleField::Pattern,
+            ),
+            (
+                MappingRule::new("GET", "/a", "", 1),
+                RuleField::MetricSystemName,
+            ),
         ];
         for (bad, field) in cases {
             // Positions sort the rules; the index is still the rule's place in the input.

@@ -4,12 +4,12 @@
 
 use std::time::Duration;
 
-use http::StatusCode;
 use crate::{
     BackendVersion, Config, ConfigError, CredentialsLocation, DenialKind, FailurePolicy, Mode,
     OutageBehaviour, ProviderAuth, RateLimitHeaders,
     config::{file::parse_project_config, proxy::parse_proxy_config},
 };
+use http::StatusCode;
 
 fn example(name: &str) -> String {
     let path = format!("{}/../examples/{name}", env!("CARGO_MANIFEST_DIR"));

@@ -1,11 +1,11 @@
 // The request-side settings from every source (builder, environment, project
 // file, proxy config) and what the engine does with them.
 
-use http::StatusCode;
 use crate::{
     Config, Decision, DenialKind, PathPolicy, RequestPolicy, SimpleRequest, Step, ThreeScale,
     config::file::parse_project_config,
 };
+use http::StatusCode;
 
 fn kind(step: &Step) -> Option<DenialKind> {
     match step {

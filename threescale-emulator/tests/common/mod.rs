@@ -5,7 +5,8 @@
 use chrono::{DateTime, TimeZone, Utc};
 use reqwest::header::HeaderMap;
 use threescale_emulator::{
-    ApplicationConfig, Emulator, EmulatorConfig, EmulatorHandle, LimitPeriod, PlanConfig, EmulatedService,
+    ApplicationConfig, EmulatedService, Emulator, EmulatorConfig, EmulatorHandle, LimitPeriod,
+    PlanConfig,
 };
 
 pub const DECL: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>";
