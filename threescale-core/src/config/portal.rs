@@ -49,7 +49,7 @@ impl DeploymentEnv {
 /// Where a service's proxy configuration lives in the admin portal.
 ///
 /// ```
-/// use threescale_core::config::portal::{Portal, DeploymentEnv};
+/// use threescale_core::{DeploymentEnv, Portal};
 /// let portal = Portal::new("https://admin.example.com", "ACCESS_TOKEN", "42", DeploymentEnv::Staging);
 /// assert_eq!(portal.url(), "https://admin.example.com/admin/api/services/42/proxy/configs/staging/latest.json");
 /// assert!(!format!("{portal:?}").contains("ACCESS_TOKEN"));
@@ -102,7 +102,7 @@ impl Portal {
     /// Reads the gateway's variables through `var` (see the module docs).
     ///
     /// ```
-    /// use threescale_core::config::portal::Portal;
+    /// use threescale_core::Portal;
     /// let portal = Portal::from_vars(|name| match name {
     ///     "THREESCALE_PORTAL_ENDPOINT" => Some("http://secret-token@127.0.0.1:3002".into()),
     ///     "THREESCALE_SERVICE_ID" => Some("42".into()),
