@@ -6,10 +6,9 @@
 #[allow(dead_code)]
 mod example;
 
-
 use example::{Deployment, app, engine};
-use threescale::{AuthContext, CredentialKind};
 use threescale::emulator::{AppRef, Emulator, EmulatorConfig};
+use threescale::{AuthContext, CredentialKind};
 
 async fn get(client: &reqwest::Client, url: &str) -> (u16, Option<String>, serde_json::Value) {
     let response = client.get(url).send().await.expect("the API answers");
