@@ -97,7 +97,7 @@ fn every_engine_constructor_fails_with_the_one_start_error() {
     let _: fn(Config) -> Result<ThreeScale, threescale::StartError> = ThreeScale::new;
     let _: fn(Config) -> Result<ThreeScale, threescale::StartError> =
         |config| ThreeScale::with_token_verifier(config, |_| None);
-    let _ = async {
+    drop(async {
         let _: Result<ThreeScale, threescale::StartError> = ThreeScale::from_env().await;
-    };
+    });
 }

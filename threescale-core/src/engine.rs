@@ -249,7 +249,7 @@ impl ThreeScale {
             }
             return Ok(engine);
         }
-        Ok(ThreeScale::new(Config::from_env()?)?)
+        ThreeScale::new(Config::from_env()?)
     }
 
     /// The service's settings in force now.

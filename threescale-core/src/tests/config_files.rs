@@ -540,3 +540,16 @@ fn the_environment_can_point_at_a_file_and_override_its_backend() {
     .unwrap_err();
     assert!(err.reason.contains("cannot read the file"), "{err}");
 }
+
+#[test]
+fn the_builder_names_the_broken_rule_and_its_field() {
+    let err = Config::builder()
+        .service_token("t", "1")
+        .rule("GET", "/a", "hits", 1)
+        .rule("get", "/b", "hits", 1)
+        .build()
+        .unwrap_err();
+    assert_eq!(err.field, "mapping_rules[1].http_method", "{err}");
+    assert!(err.reason.contains("case-sensitive"), "{err}");
+    assert!(err.reason.contains("\"/b\""), "{err}");
+}
