@@ -688,10 +688,13 @@ pub(crate) fn parse_content_type(value: &str) -> Result<http::HeaderValue, Strin
 /// [`crate::ThreeScale::new`]. The message never repeats user information.
 ///
 /// ```
-/// use threescale_core::config::validate_url;
-/// assert!(validate_url("http://127.0.0.1:3001").is_ok());
-/// assert!(validate_url("http://user:pass@127.0.0.1:3001").is_err());
-/// assert!(validate_url("http://127.0.0.1:3001/?a=b").is_err());
+/// use threescale_core::Config;
+/// let build = |url: &str| Config::builder().service_token("t", "1").backend_url(url).build();
+/// assert!(build("http://127.0.0.1:3001").is_ok());
+/// let err = build("http://user:pass@127.0.0.1:3001").unwrap_err();
+/// assert_eq!(err.field, "backend_url");
+/// assert!(!err.to_string().contains("pass"), "{err}");
+/// assert!(build("http://127.0.0.1:3001/?a=b").is_err());
 /// ```
 pub(crate) fn validate_url(url: &str) -> Result<(), String> {
     crate::backend::parse_backend_url(url).map(|_| ())
