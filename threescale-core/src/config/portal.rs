@@ -188,7 +188,7 @@ impl Portal {
 
     /// Fetches and validates the configuration. The engine settings come from
     /// the service's policy chain exactly as for the same JSON read from a file
-    /// ([`super::proxy`]): the batcher policy selects Cached mode.
+    /// ([`Config::from_proxy_config`]): the batcher policy selects Cached mode.
     pub async fn load(&self) -> Result<Config, ConfigError> {
         let source = self.source_name();
         let fail = |reason: String| ConfigError::new(source.clone(), "", reason);

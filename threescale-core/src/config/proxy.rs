@@ -151,8 +151,9 @@ pub(crate) fn config_for_service(
 }
 
 impl Config {
-    /// Reads an admin-portal proxy config JSON holding one service (see
-    /// [`config_from_proxy_json`]).
+    /// Reads an admin-portal proxy config JSON holding one service, the
+    /// engine settings taken from its policy chain (the batcher policy
+    /// selects Cached mode); a file with several services is refused.
     ///
     /// ```
     /// use threescale_core::Config;
