@@ -50,10 +50,9 @@ fn engine(backend_url: &str) -> ThreeScale {
         .rule("POST", "/v1/orders$", "orders", 1)
         .rule("GET", "/v1/search?q={q}", "search", 1)
         .rule("ANY", "/", "hits", 1)
-        .mode(Mode::Cached(CacheSettings {
-            ttl: Duration::from_secs(3600),
-            ..CacheSettings::default()
-        }))
+        .mode(Mode::Cached(
+            CacheSettings::default().ttl(Duration::from_secs(3600)),
+        ))
         .build()
         .expect("config");
     ThreeScale::new(config).expect("engine")

@@ -225,7 +225,7 @@ fn start_actix(engine: Option<ThreeScale>) -> Server {
                 let server = match server_engine {
                     Some(engine) => actix_web::HttpServer::new(move || {
                         actix_web::App::new()
-                            .wrap(threescale::actix::ThreeScale::new(engine.clone()))
+                            .wrap(threescale::actix::ThreeScaleMiddleware::new(engine.clone()))
                             .route("/v1/orders/{id}", hello())
                     })
                     .workers(1)

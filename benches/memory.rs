@@ -70,10 +70,7 @@ fn main() {
         let emulator = Emulator::start(EmulatorConfig::from_yaml_str(BACKEND).expect("config"))
             .await
             .expect("emulator");
-        let settings = CacheSettings {
-            negative_ttl: Duration::from_secs(3600),
-            ..CacheSettings::default()
-        };
+        let settings = CacheSettings::default().negative_ttl(Duration::from_secs(3600));
         let config = Config::builder()
             .backend_url(emulator.url())
             .service_token("memory-token", "9002")

@@ -30,7 +30,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         (config, Some(emulator))
     };
     let threescale = ThreeScale::new(config)?;
-    let middleware = threescale::actix::ThreeScale::new(threescale.clone());
+    let middleware = threescale::actix::ThreeScaleMiddleware::new(threescale.clone());
 
     tracing::info!("listening on http://127.0.0.1:8080");
     HttpServer::new(move || {

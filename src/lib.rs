@@ -7,7 +7,7 @@
 //!   cache, batched reports), built from a [`Config`].
 //! - `tower::ThreeScaleLayer` (feature `tower`): `.layer(ThreeScaleLayer::new(engine))`
 //!   in axum, hyper or tonic.
-//! - `actix::ThreeScale` (feature `actix`): `.wrap(ThreeScale::new(engine))` in actix-web.
+//! - `actix::ThreeScaleMiddleware` (feature `actix`): `.wrap(ThreeScaleMiddleware::new(engine))` in actix-web.
 //! - `emulator` (feature `emulator`): a local 3scale backend for development and
 //!   tests, usually turned on in `[dev-dependencies]` only.
 //!
@@ -52,6 +52,7 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_code)]
+#![deny(unreachable_pub)]
 #![warn(missing_docs)]
 
 pub use threescale_core::*;

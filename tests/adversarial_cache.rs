@@ -23,12 +23,12 @@ use threescale::emulator::EmulatorHandle;
 use threescale::{CacheSettings, Config, Mode, OutageBehaviour, ThreeScale};
 
 fn cached_mode() -> Mode {
-    Mode::Cached(CacheSettings {
-        ttl: Duration::from_secs(60),
-        negative_ttl: Duration::from_secs(60),
-        flush_interval: Duration::from_secs(3600),
-        ..CacheSettings::default()
-    })
+    Mode::Cached(
+        CacheSettings::default()
+            .ttl(Duration::from_secs(60))
+            .negative_ttl(Duration::from_secs(60))
+            .flush_interval(Duration::from_secs(3600)),
+    )
 }
 
 /// Service 1001 of the test backend, with a rule whose metric the backend does not know.
@@ -148,11 +148,11 @@ async fn the_cache_stays_within_its_byte_budget() {
         let emulator = emulator().await;
         let config = config_for(&emulator)
             .service_token("tok-1001", "1001")
-            .mode(Mode::Cached(CacheSettings {
-                negative_ttl: Duration::from_secs(600),
-                max_bytes: BUDGET,
-                ..CacheSettings::default()
-            }))
+            .mode(Mode::Cached(
+                CacheSettings::default()
+                    .negative_ttl(Duration::from_secs(600))
+                    .max_bytes(BUDGET),
+            ))
             .build()
             .unwrap();
         let engine = ThreeScale::new(config).unwrap();
@@ -178,10 +178,7 @@ async fn the_cache_stays_within_its_byte_budget() {
     }
     let too_small = Config::builder()
         .service_token("t", "1")
-        .mode(Mode::Cached(CacheSettings {
-            max_bytes: 0,
-            ..CacheSettings::default()
-        }))
+        .mode(Mode::Cached(CacheSettings::default().max_bytes(0)))
         .build()
         .unwrap_err();
     assert!(too_small.field.contains("max_bytes"), "{too_small}");
@@ -404,10 +401,7 @@ async fn an_outage_logs_a_line_then_summaries() {
     for adapter in ADAPTERS {
         for mode in [
             Mode::Sync,
-            Mode::Cached(CacheSettings {
-                outage: OutageBehaviour::Strict,
-                ..CacheSettings::default()
-            }),
+            Mode::Cached(CacheSettings::default().outage(OutageBehaviour::Strict)),
         ] {
             n += 1;
             let service_id = format!("outage-{n}");
@@ -472,7 +466,7 @@ services:
 /// gives the same settings: the policy chain's batcher and caching included.
 #[tokio::test]
 async fn the_portal_and_a_file_give_the_same_settings() {
-    use threescale::config::portal::{DeploymentEnv, Portal};
+    use threescale::{DeploymentEnv, Portal};
     let emulator = emulator_with(PORTAL_BACKEND).await;
     let portal = Portal::new(
         emulator.url(),
@@ -502,12 +496,12 @@ async fn the_portal_and_a_file_give_the_same_settings() {
     )
     .await
     .unwrap();
-    let expected = Mode::Cached(CacheSettings {
-        ttl: Duration::from_secs(30),
-        flush_interval: Duration::from_secs(7),
-        outage: OutageBehaviour::Strict,
-        ..CacheSettings::default()
-    });
+    let expected = Mode::Cached(
+        CacheSettings::default()
+            .ttl(Duration::from_secs(30))
+            .flush_interval(Duration::from_secs(7))
+            .outage(OutageBehaviour::Strict),
+    );
     assert_eq!(from_file.mode, expected);
     assert_eq!(from_portal.mode, from_file.mode);
     assert_eq!(from_portal.failure_policy, from_file.failure_policy);

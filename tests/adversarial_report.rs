@@ -40,13 +40,13 @@ services:
 "#;
 
 fn cached(flush_ms: u64, outage: OutageBehaviour) -> Mode {
-    Mode::Cached(CacheSettings {
-        ttl: Duration::from_millis(300),
-        negative_ttl: Duration::from_millis(300),
-        flush_interval: Duration::from_millis(flush_ms),
-        outage,
-        ..CacheSettings::default()
-    })
+    Mode::Cached(
+        CacheSettings::default()
+            .ttl(Duration::from_millis(300))
+            .negative_ttl(Duration::from_millis(300))
+            .flush_interval(Duration::from_millis(flush_ms))
+            .outage(outage),
+    )
 }
 
 fn emulator_engine(
@@ -370,10 +370,7 @@ async fn hit_each(url: &str, keys: impl Iterator<Item = String>, concurrency: us
 async fn split_report_retries_only_the_post_that_failed() {
     for adapter in ADAPTERS {
         let fake = fake_backend(OnReport::SecondFails).await;
-        let settings = CacheSettings {
-            flush_interval: Duration::from_secs(3600),
-            ..CacheSettings::default()
-        };
+        let settings = CacheSettings::default().flush_interval(Duration::from_secs(3600));
         let engine = fake_engine(&fake, 10, settings, Duration::from_secs(5));
         let app = serve(adapter, engine.clone());
         let admitted = hit_each(&app.url, (0..400).map(|i| format!("app-{i}")), 16).await;
@@ -413,10 +410,7 @@ async fn split_report_retries_only_the_post_that_failed() {
 async fn late_answers_duplicate_each_post_at_most_once() {
     for adapter in ADAPTERS {
         let fake = fake_backend(OnReport::ApplyThenAnswerLate(Duration::from_millis(900))).await;
-        let settings = CacheSettings {
-            flush_interval: Duration::from_millis(100),
-            ..CacheSettings::default()
-        };
+        let settings = CacheSettings::default().flush_interval(Duration::from_millis(100));
         let engine = fake_engine(&fake, 1, settings, Duration::from_millis(250));
         let app = serve(adapter, engine.clone());
 
@@ -462,11 +456,9 @@ async fn late_answers_duplicate_each_post_at_most_once() {
 async fn failing_reports_back_off_whatever_the_request_rate() {
     for adapter in ADAPTERS {
         let fake = fake_backend(OnReport::Always503).await;
-        let settings = CacheSettings {
-            flush_interval: Duration::from_millis(200),
-            max_batch: 10,
-            ..CacheSettings::default()
-        };
+        let settings = CacheSettings::default()
+            .flush_interval(Duration::from_millis(200))
+            .max_batch(10);
         let engine = fake_engine(&fake, 1, settings, Duration::from_secs(2));
         let app = serve(adapter, engine.clone());
 

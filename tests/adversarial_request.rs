@@ -115,7 +115,7 @@ fn serve_routes(adapter: Adapter, engine: ThreeScale) -> RoutedApp {
                             counter.clone(),
                         );
                         actix_web::App::new()
-                            .wrap(threescale::actix::ThreeScale::new(engine.clone()))
+                            .wrap(threescale::actix::ThreeScaleMiddleware::new(engine.clone()))
                             .route(
                                 "/orders/{id}",
                                 web::get().to(move |id: web::Path<String>| {
@@ -280,10 +280,7 @@ fn admitting_modes() -> [(&'static str, Mode, FailurePolicy); 2] {
         ("sync, fail open", Mode::Sync, FailurePolicy::Open),
         (
             "cached, outage allow",
-            Mode::Cached(CacheSettings {
-                outage: OutageBehaviour::Allow,
-                ..CacheSettings::default()
-            }),
+            Mode::Cached(CacheSettings::default().outage(OutageBehaviour::Allow)),
             FailurePolicy::Closed,
         ),
     ]

@@ -37,13 +37,13 @@ services:
 "#;
 
 fn cached(ttl_ms: u64, flush_ms: u64, outage: OutageBehaviour) -> Mode {
-    Mode::Cached(CacheSettings {
-        ttl: Duration::from_millis(ttl_ms),
-        negative_ttl: Duration::from_millis(ttl_ms),
-        flush_interval: Duration::from_millis(flush_ms),
-        outage,
-        ..CacheSettings::default()
-    })
+    Mode::Cached(
+        CacheSettings::default()
+            .ttl(Duration::from_millis(ttl_ms))
+            .negative_ttl(Duration::from_millis(ttl_ms))
+            .flush_interval(Duration::from_millis(flush_ms))
+            .outage(outage),
+    )
 }
 
 fn engine(backend: &threescale::emulator::EmulatorHandle, mode: Mode) -> ThreeScale {

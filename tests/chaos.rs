@@ -77,14 +77,14 @@ async fn chaos(adapter: Adapter, outage: OutageBehaviour) {
         .service_token("tok-7007", "7007")
         .rule("GET", "/r", "reads", 1)
         .rule("POST", "/w", "writes", 2)
-        .mode(Mode::Cached(CacheSettings {
-            ttl: Duration::from_millis(300),
-            negative_ttl: Duration::from_millis(300),
-            flush_interval: Duration::from_millis(100),
-            max_batch: 16,
-            outage,
-            ..CacheSettings::default()
-        }))
+        .mode(Mode::Cached(
+            CacheSettings::default()
+                .ttl(Duration::from_millis(300))
+                .negative_ttl(Duration::from_millis(300))
+                .flush_interval(Duration::from_millis(100))
+                .max_batch(16)
+                .outage(outage),
+        ))
         .failure_policy(FailurePolicy::Closed)
         .timeout(Duration::from_secs(2))
         .build()

@@ -6,11 +6,9 @@
 #[allow(dead_code)]
 mod example;
 
-use std::sync::Arc;
-
 use example::{Deployment, app, engine};
-use threescale::AuthContext;
 use threescale::emulator::{AppRef, Emulator, EmulatorConfig};
+use threescale::{AuthContext, CredentialKind};
 
 async fn get(client: &reqwest::Client, url: &str) -> (u16, Option<String>, serde_json::Value) {
     let response = client.get(url).send().await.expect("the API answers");
@@ -79,17 +77,11 @@ async fn each_plan_reaches_its_deployment() {
 }
 
 fn context(plan: Option<&str>) -> AuthContext {
-    AuthContext {
-        service_id: Arc::from(example::SERVICE_ID),
-        app_id: None,
-        user_key: true,
-        plan: plan.map(str::to_string),
-        usage: threescale::Usage::hits(),
-        matched_rules: vec![0],
-        usage_reports: Vec::new(),
-        rate_limit: None,
-        degraded: false,
-    }
+    let mut context = AuthContext::new(example::SERVICE_ID, CredentialKind::UserKey);
+    context.plan = plan.map(str::to_string);
+    context.usage = threescale::Usage::hits();
+    context.matched_rules = vec![0];
+    context
 }
 
 #[test]

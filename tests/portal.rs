@@ -9,9 +9,9 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use threescale::config::portal::{DeploymentEnv, Portal};
 use threescale::emulator::{EmulatorHandle, Faults, MappingRuleConfig};
 use threescale::{Config, ThreeScale};
+use threescale::{DeploymentEnv, Portal};
 
 const SERVICE: &str = "3003";
 const TOKEN: &str = "portal-token";

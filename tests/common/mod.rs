@@ -100,7 +100,7 @@ pub fn serve(adapter: Adapter, engine: ThreeScale) -> App {
                 actix_rt::System::new().block_on(async move {
                     let server = actix_web::HttpServer::new(move || {
                         actix_web::App::new()
-                            .wrap(threescale::actix::ThreeScale::new(engine.clone()))
+                            .wrap(threescale::actix::ThreeScaleMiddleware::new(engine.clone()))
                             .default_service(actix_web::web::to(|| async { "ok" }))
                     })
                     .workers(1)

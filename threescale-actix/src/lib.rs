@@ -7,7 +7,7 @@
 //! #[actix_web::main]
 //! async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //!     let engine = threescale_core::ThreeScale::new(Config::from_env()?)?;
-//!     let middleware = threescale_actix::ThreeScale::new(engine.clone());
+//!     let middleware = threescale_actix::ThreeScaleMiddleware::new(engine.clone());
 //!     HttpServer::new(move || {
 //!         App::new().wrap(middleware.clone()).route(
 //!             "/orders/{id}",
@@ -27,7 +27,7 @@
 //! Allowed requests reach the handler with an [`AuthContext`] (as
 //! `web::ReqData<AuthContext>`); denied requests get the configured error
 //! response, as an `EitherBody` right side, or the response of the user's
-//! hook ([`ThreeScale::on_denied`]). Either way the [`Denial`] is in the
+//! hook ([`ThreeScaleMiddleware::on_denied`]). Either way the [`Denial`] is in the
 //! response's extensions, for outer middleware to see, and the response gets
 //! the engine's rate-limit (and, on request, debug) headers.
 //!
@@ -42,7 +42,7 @@
 //!     .build()
 //!     .unwrap();
 //! let engine = threescale_core::ThreeScale::new(config).unwrap();
-//! let middleware = threescale_actix::ThreeScale::new(engine).on_denied(|denial, request| {
+//! let middleware = threescale_actix::ThreeScaleMiddleware::new(engine).on_denied(|denial, request| {
 //!     HttpResponse::Unauthorized()
 //!         .content_type("application/json")
 //!         .body(format!(r#"{{"error":"{:?}","path":"{}"}}"#, denial.kind, request.path()))
@@ -66,6 +66,7 @@
 //! ```
 
 #![deny(unsafe_code)]
+#![deny(unreachable_pub)]
 #![warn(missing_docs)]
 
 use std::future::{Ready, ready};
@@ -83,36 +84,36 @@ use threescale_core::{Action, ErrorResponse, RequestView, Step};
 
 pub use threescale_core::{AuthContext, Denial, DenialKind};
 
-/// The user's function rendering denied requests (see [`ThreeScale::on_denied`]).
+/// The user's function rendering denied requests (see [`ThreeScaleMiddleware::on_denied`]).
 type OnDenied = Arc<dyn Fn(&Denial, &HttpRequest) -> HttpResponse + Send + Sync>;
 
-/// The middleware factory: `App::new().wrap(ThreeScale::new(engine))`.
+/// The middleware factory: `App::new().wrap(ThreeScaleMiddleware::new(engine))`.
 ///
 /// ```
 /// use threescale_core::Config;
 /// let config = Config::builder().service_token("token", "42").build().unwrap();
 /// let engine = threescale_core::ThreeScale::new(config).unwrap();
-/// let _app = actix_web::App::new().wrap(threescale_actix::ThreeScale::new(engine));
+/// let _app = actix_web::App::new().wrap(threescale_actix::ThreeScaleMiddleware::new(engine));
 /// ```
 #[derive(Clone)]
-pub struct ThreeScale {
+pub struct ThreeScaleMiddleware {
     engine: threescale_core::ThreeScale,
     on_denied: Option<OnDenied>,
 }
 
-impl std::fmt::Debug for ThreeScale {
+impl std::fmt::Debug for ThreeScaleMiddleware {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ThreeScale")
+        f.debug_struct("ThreeScaleMiddleware")
             .field("engine", &self.engine)
             .field("on_denied", &self.on_denied.as_ref().map(|_| ".."))
             .finish()
     }
 }
 
-impl ThreeScale {
+impl ThreeScaleMiddleware {
     /// Middleware over `engine` (clone the engine to keep a handle for `shutdown`).
     pub fn new(engine: threescale_core::ThreeScale) -> Self {
-        ThreeScale {
+        ThreeScaleMiddleware {
             engine,
             on_denied: None,
         }
@@ -136,7 +137,7 @@ impl ThreeScale {
     ///
     /// let config = Config::builder().service_token("token", "42").build().unwrap();
     /// let engine = threescale_core::ThreeScale::new(config).unwrap();
-    /// let middleware = threescale_actix::ThreeScale::new(engine).on_denied(|denial, request| {
+    /// let middleware = threescale_actix::ThreeScaleMiddleware::new(engine).on_denied(|denial, request| {
     ///     let body = format!(r#"{{"error":"{:?}","path":"{}"}}"#, denial.kind, request.path());
     ///     match denial.kind {
     ///         DenialKind::AuthMissing => HttpResponse::Unauthorized(),
@@ -156,19 +157,19 @@ impl ThreeScale {
     }
 }
 
-impl<S, B> Transform<S, ServiceRequest> for ThreeScale
+impl<S, B> Transform<S, ServiceRequest> for ThreeScaleMiddleware
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
     B: MessageBody + 'static,
 {
     type Response = ServiceResponse<EitherBody<B>>;
     type Error = Error;
-    type Transform = ThreeScaleMiddleware<S>;
+    type Transform = ThreeScaleMiddlewareService<S>;
     type InitError = ();
     type Future = Ready<Result<Self::Transform, Self::InitError>>;
 
     fn new_transform(&self, service: S) -> Self::Future {
-        ready(Ok(ThreeScaleMiddleware {
+        ready(Ok(ThreeScaleMiddlewareService {
             service: Rc::new(service),
             engine: self.engine.clone(),
             on_denied: self.on_denied.clone(),
@@ -176,16 +177,16 @@ where
     }
 }
 
-/// The middleware service made by [`ThreeScale`].
-pub struct ThreeScaleMiddleware<S> {
+/// The middleware service made by [`ThreeScaleMiddleware`].
+pub struct ThreeScaleMiddlewareService<S> {
     service: Rc<S>,
     engine: threescale_core::ThreeScale,
     on_denied: Option<OnDenied>,
 }
 
-impl<S> std::fmt::Debug for ThreeScaleMiddleware<S> {
+impl<S> std::fmt::Debug for ThreeScaleMiddlewareService<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ThreeScaleMiddleware")
+        f.debug_struct("ThreeScaleMiddlewareService")
             .field("engine", &self.engine)
             .field("on_denied", &self.on_denied.as_ref().map(|_| ".."))
             .finish_non_exhaustive()
@@ -211,7 +212,7 @@ impl RequestView for ActixRequestView<'_> {
     }
 }
 
-impl<S, B> Service<ServiceRequest> for ThreeScaleMiddleware<S>
+impl<S, B> Service<ServiceRequest> for ThreeScaleMiddlewareService<S>
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
     B: MessageBody + 'static,

@@ -14,7 +14,7 @@ use actix_web::{
     http::{StatusCode, header::HeaderValue},
     test, web,
 };
-use threescale_actix::ThreeScale;
+use threescale_actix::ThreeScaleMiddleware;
 use threescale_core::{AuthContext, Config, Denial, DenialKind};
 use threescale_emulator::{Emulator, EmulatorConfig, EmulatorHandle};
 
@@ -121,7 +121,7 @@ impl Service<ServiceRequest> for Gate {
 async fn a_pending_inner_service_keeps_the_middleware_pending() {
     let backend = emulator().await;
     let gate = Gate::default();
-    let middleware = ThreeScale::new(engine(&backend))
+    let middleware = ThreeScaleMiddleware::new(engine(&backend))
         .new_transform(gate.clone())
         .await
         .expect("middleware");
@@ -146,7 +146,7 @@ async fn an_inner_readiness_error_is_returned() {
     let backend = emulator().await;
     let gate = Gate::default();
     gate.broken.set(true);
-    let middleware = ThreeScale::new(engine(&backend))
+    let middleware = ThreeScaleMiddleware::new(engine(&backend))
         .new_transform(gate.clone())
         .await
         .expect("middleware");
@@ -164,7 +164,7 @@ async fn engine_headers_are_added_and_the_inner_headers_kept() {
     let backend = emulator().await;
     let app = test::init_service(
         App::new()
-            .wrap(ThreeScale::new(engine(&backend)))
+            .wrap(ThreeScaleMiddleware::new(engine(&backend)))
             .default_service(web::to(echo)),
     )
     .await;
@@ -195,7 +195,7 @@ async fn a_bypassed_request_reaches_the_handler_unchecked() {
     let backend = emulator().await;
     let app = test::init_service(
         App::new()
-            .wrap(ThreeScale::new(engine(&backend)))
+            .wrap(ThreeScaleMiddleware::new(engine(&backend)))
             .default_service(web::to(echo)),
     )
     .await;
@@ -217,7 +217,7 @@ async fn a_configured_denial_carries_the_denial_in_its_extensions() {
     let backend = emulator().await;
     let app = test::init_service(
         App::new()
-            .wrap(ThreeScale::new(engine(&backend)))
+            .wrap(ThreeScaleMiddleware::new(engine(&backend)))
             .default_service(web::to(echo)),
     )
     .await;
@@ -267,7 +267,7 @@ async fn an_outer_middleware_sees_the_denial() {
     let backend = emulator().await;
     let app = test::init_service(
         App::new()
-            .wrap(ThreeScale::new(engine(&backend)))
+            .wrap(ThreeScaleMiddleware::new(engine(&backend)))
             // Wrapped last: outside the 3scale middleware.
             .wrap_fn(|request, service| {
                 let response = service.call(request);
@@ -339,7 +339,7 @@ async fn on_denied_renders_a_denial_decided_at_once() {
     let counter = handled.clone();
     let app = test::init_service(
         App::new()
-            .wrap(ThreeScale::new(engine(&backend)).on_denied(json_hook(seen.clone())))
+            .wrap(ThreeScaleMiddleware::new(engine(&backend)).on_denied(json_hook(seen.clone())))
             .default_service(web::to(move || {
                 counter.set(counter.get() + 1);
                 async { HttpResponse::Ok().finish() }
@@ -381,7 +381,7 @@ async fn on_denied_renders_a_backend_denial_with_the_engine_headers() {
     let seen = Seen::default();
     let app = test::init_service(
         App::new()
-            .wrap(ThreeScale::new(engine(&backend)).on_denied(json_hook(seen.clone())))
+            .wrap(ThreeScaleMiddleware::new(engine(&backend)).on_denied(json_hook(seen.clone())))
             .default_service(web::to(echo)),
     )
     .await;

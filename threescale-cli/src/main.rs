@@ -116,8 +116,8 @@ fn map(config: &std::path::Path, explain: bool, service: Option<&str>) -> Result
     let source = config.display().to_string();
     let text = std::fs::read_to_string(config)
         .map_err(|e| format!("{source}: cannot read the file: {e}"))?;
-    let file = threescale_core::config::file::parse_mapping_rules(&text, &source, service)
-        .map_err(|e| e.to_string())?;
+    let file =
+        threescale_core::RulesFile::parse(&text, &source, service).map_err(|e| e.to_string())?;
     if file.services > 1 && service.is_none() {
         eprintln!(
             "threescale: {source} holds {} services; using the rules of the first ({}); choose one with --service ID",

@@ -198,7 +198,7 @@ mod tests {
         AuthContext {
             service_id: "42".into(),
             app_id: None,
-            user_key: true,
+            credential: crate::decision::CredentialKind::UserKey,
             plan: Some("basic".into()),
             usage: Usage::hits(),
             matched_rules: vec![0],

@@ -71,7 +71,7 @@ pub(crate) struct AuthCache {
 
 /// One key's place in the cache; the cell is filled once, by one backend call.
 #[derive(Clone, Debug)]
-pub struct Slot(Arc<SlotInner>);
+pub(crate) struct Slot(Arc<SlotInner>);
 
 #[derive(Debug)]
 struct SlotInner {

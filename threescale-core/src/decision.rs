@@ -14,6 +14,7 @@ use crate::{Usage, xml::UsageReport};
 /// as its [`key`](DenialKind::key) (`auth_failed`, `no_match`, …).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum DenialKind {
     /// The backend rejected the credentials or the request (403).
     AuthFailed,
@@ -192,6 +193,7 @@ pub struct RateLimit {
 
 /// Why a request was denied.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Denial {
     /// The kind, which selects the response.
     pub kind: DenialKind,
@@ -222,17 +224,31 @@ impl Denial {
     }
 }
 
+/// Which kind of credential the caller presented (its value is never kept).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CredentialKind {
+    /// A user key (backend_version 1).
+    UserKey,
+    /// An application id, with or without its key (backend_version 2).
+    AppId,
+    /// An OAuth/OIDC access token, resolved to its client's app id
+    /// (backend_version oauth).
+    AccessToken,
+}
+
 /// What the handler of an allowed request can learn about its caller.
 ///
 /// Inserted into the request's extensions by both adapters.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct AuthContext {
     /// The service id.
     pub service_id: Arc<str>,
-    /// The application id (app_id modes) — `None` in user_key mode.
+    /// The application id (app_id and oauth modes) — `None` in user_key mode.
     pub app_id: Option<String>,
-    /// Whether the caller used a user key (its value is not kept here).
-    pub user_key: bool,
+    /// The kind of credential the caller used (its value is not kept here).
+    pub credential: CredentialKind,
     /// The application's plan, when the backend named it.
     pub plan: Option<String>,
     /// The usage reported for this request.
@@ -245,6 +261,33 @@ pub struct AuthContext {
     pub rate_limit: Option<RateLimit>,
     /// Allowed by the failure policy while the backend was unavailable.
     pub degraded: bool,
+}
+
+impl AuthContext {
+    /// A context for a caller of `service_id` that used a `credential`, with
+    /// no application id, plan, usage, matched rules or limits yet (set the
+    /// public fields for the rest). The engine makes these; this is for
+    /// tests of code that reads them.
+    ///
+    /// ```
+    /// use threescale_core::{AuthContext, CredentialKind};
+    /// let mut context = AuthContext::new("42", CredentialKind::UserKey);
+    /// context.plan = Some("basic".into());
+    /// assert!(!context.degraded);
+    /// ```
+    pub fn new(service_id: impl Into<Arc<str>>, credential: CredentialKind) -> Self {
+        AuthContext {
+            service_id: service_id.into(),
+            app_id: None,
+            credential,
+            plan: None,
+            usage: Usage::new(),
+            matched_rules: Vec::new(),
+            usage_reports: Vec::new(),
+            rate_limit: None,
+            degraded: false,
+        }
+    }
 }
 
 /// The engine's verdict on one request.

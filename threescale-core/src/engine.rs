@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use http::{HeaderMap, HeaderValue};
 
 use crate::{
-    AuthContext, Config, Decision, Denial, DenialKind, FailurePolicy, Mode, RateLimitHeaders,
-    Usage,
+    AuthContext, Config, CredentialKind, Decision, Denial, DenialKind, FailurePolicy, Mode,
+    RateLimitHeaders, Usage,
     backend::{AppCredentials, AuthRequest, AuthResponse, BackendClient, BackendError, Extensions},
     cache::{AuthCache, CacheLookup},
     config::ServiceConfig,
@@ -38,8 +38,10 @@ pub struct Outcome {
     pub headers: HeaderMap,
 }
 
-/// The engine could not be started.
+/// The engine could not be started: the one error of every constructor of
+/// [`ThreeScale`] (`new`, `with_token_verifier`, `from_env`).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StartError {
     /// The configuration is invalid or could not be loaded.
     #[error(transparent)]
@@ -60,6 +62,7 @@ pub enum Step {
 
 /// Counters of the engine, for metrics and tests.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct EngineStats {
     /// Requests allowed.
     pub allowed: u64,
@@ -159,8 +162,9 @@ impl std::fmt::Debug for ThreeScale {
 
 impl ThreeScale {
     /// Builds the engine. Call it inside a tokio runtime or not: background
-    /// reporting starts with the first request.
-    pub fn new(config: Config) -> Result<Self, BackendError> {
+    /// reporting starts with the first request. Fails with
+    /// [`StartError::Backend`] when the backend client cannot be built.
+    pub fn new(config: Config) -> Result<Self, StartError> {
         ThreeScale::build(config, None)
     }
 
@@ -169,11 +173,11 @@ impl ThreeScale {
     pub fn with_token_verifier(
         config: Config,
         verifier: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
-    ) -> Result<Self, BackendError> {
+    ) -> Result<Self, StartError> {
         ThreeScale::build(config, Some(Arc::new(verifier)))
     }
 
-    fn build(config: Config, token_verifier: Option<TokenVerifier>) -> Result<Self, BackendError> {
+    fn build(config: Config, token_verifier: Option<TokenVerifier>) -> Result<Self, StartError> {
         let client = backend_client(&config.service, config.timeout)?;
         // Reports go out on the reporter's own thread, with connections of their own.
         let report_client = backend_client(&config.service, config.timeout)?;
@@ -245,7 +249,7 @@ impl ThreeScale {
             }
             return Ok(engine);
         }
-        Ok(ThreeScale::new(Config::from_env()?)?)
+        ThreeScale::new(Config::from_env()?)
     }
 
     /// The service's settings in force now.
@@ -559,15 +563,23 @@ impl ThreeScale {
                         figures,
                     );
                 }
-                let (app_id, user_key) = match credentials {
-                    AppCredentials::UserKey(_) => (None, true),
-                    AppCredentials::AppId { app_id, .. } => (Some(app_id.clone()), false),
+                let (app_id, credential) = match credentials {
+                    AppCredentials::UserKey(_) => (None, CredentialKind::UserKey),
+                    // An access token is resolved into its client's app id
+                    // before the backend is asked: the service says which.
+                    AppCredentials::AppId { app_id, .. } => {
+                        let kind = match self.inner.live.load().service.backend_version {
+                            BackendVersion::OAuth => CredentialKind::AccessToken,
+                            _ => CredentialKind::AppId,
+                        };
+                        (Some(app_id.clone()), kind)
+                    }
                 };
                 Outcome {
                     decision: Decision::Allow(Box::new(AuthContext {
                         service_id: self.inner.service_id.clone(),
                         app_id,
-                        user_key,
+                        credential,
                         plan: allow.plan,
                         usage: matched.usage,
                         matched_rules: matched.rules,

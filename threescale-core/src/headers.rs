@@ -11,30 +11,34 @@ use crate::{
 };
 
 /// `RateLimit-Limit`.
-pub const RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
+pub(crate) const RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
 /// `RateLimit-Remaining`.
-pub const RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
+pub(crate) const RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
 /// `RateLimit-Reset`.
-pub const RATELIMIT_RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
+pub(crate) const RATELIMIT_RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
 /// `RateLimit` (IETF draft structured field).
-pub const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
+pub(crate) const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 /// `RateLimit-Policy` (IETF draft structured field).
-pub const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+pub(crate) const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
 /// The request header that turns on debug headers when it equals the service's secret.
-pub const DEBUG_REQUEST: &str = "x-3scale-debug";
+pub(crate) const DEBUG_REQUEST: &str = "x-3scale-debug";
 
 /// Rate-limit figures from the backend's `3scale-limit-*` headers, as the
 /// gateway's rate-limit-headers policy reads them: none when the reset is ≤ 0
 /// (no limit applies), negative values shown as 0. The window comes from the
 /// usage report the figures belong to, when one matches.
 ///
-/// ```
+/// ```ignore
+/// // Crate-private: runs as a unit test below.
 /// use threescale_core::{LimitHeaders, headers::rate_limit_from};
 /// let figures = rate_limit_from(&LimitHeaders { remaining: 4, reset: 30, max_value: Some(5) }, &[]).unwrap();
 /// assert_eq!((figures.limit, figures.remaining, figures.reset), (5, 4, 30));
 /// assert!(rate_limit_from(&LimitHeaders { remaining: -1, reset: -1, max_value: None }, &[]).is_none());
 /// ```
-pub fn rate_limit_from(headers: &LimitHeaders, reports: &[UsageReport]) -> Option<RateLimit> {
+pub(crate) fn rate_limit_from(
+    headers: &LimitHeaders,
+    reports: &[UsageReport],
+) -> Option<RateLimit> {
     if headers.reset <= 0 {
         return None;
     }
@@ -56,7 +60,8 @@ pub fn rate_limit_from(headers: &LimitHeaders, reports: &[UsageReport]) -> Optio
 
 /// Adds the rate-limit headers of `style` for `figures` to `headers`.
 ///
-/// ```
+/// ```ignore
+/// // Crate-private: runs as a unit test below.
 /// use http::HeaderMap;
 /// use threescale_core::{RateLimit, RateLimitHeaders, headers::insert_rate_limit};
 /// let mut headers = HeaderMap::new();
@@ -68,7 +73,11 @@ pub fn rate_limit_from(headers: &LimitHeaders, reports: &[UsageReport]) -> Optio
 /// assert_eq!(headers["ratelimit"], "\"default\";r=4;t=30");
 /// assert_eq!(headers["ratelimit-policy"], "\"default\";q=5;w=60");
 /// ```
-pub fn insert_rate_limit(headers: &mut HeaderMap, style: RateLimitHeaders, figures: &RateLimit) {
+pub(crate) fn insert_rate_limit(
+    headers: &mut HeaderMap,
+    style: RateLimitHeaders,
+    figures: &RateLimit,
+) {
     match style {
         RateLimitHeaders::Off => {}
         RateLimitHeaders::Legacy => {
@@ -94,7 +103,7 @@ pub fn insert_rate_limit(headers: &mut HeaderMap, style: RateLimitHeaders, figur
 
 /// What the debug headers show for one request.
 #[derive(Debug)]
-pub struct DebugInfo<'a> {
+pub(crate) struct DebugInfo<'a> {
     /// Original patterns of the matched rules.
     pub matched_patterns: Vec<&'a str>,
     /// The credentials found.
@@ -109,7 +118,7 @@ pub struct DebugInfo<'a> {
 
 /// Adds the gateway's debug headers (`X-3scale-matched-rules`, `X-3scale-credentials`,
 /// `X-3scale-usage`, `X-3scale-service-id`, `X-3scale-service-name`).
-pub fn insert_debug(headers: &mut HeaderMap, info: &DebugInfo<'_>) {
+pub(crate) fn insert_debug(headers: &mut HeaderMap, info: &DebugInfo<'_>) {
     let mut put = |name: &'static str, value: String| {
         if let Ok(value) = HeaderValue::from_str(&value) {
             headers.insert(HeaderName::from_static(name), value);
@@ -142,10 +151,52 @@ fn encode_credentials(credentials: &AppCredentials) -> String {
 }
 
 /// The usage encoded as the gateway sends it: `usage%5Bm%5D=n`, keys sorted.
-pub fn encode_usage(usage: &crate::Usage) -> String {
+pub(crate) fn encode_usage(usage: &crate::Usage) -> String {
     let mut out = form_urlencoded::Serializer::new(String::new());
     for (metric, value) in usage.sorted() {
         out.append_pair(&format!("usage[{metric}]"), &value.to_string());
     }
     out.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limit_headers_become_figures_when_a_limit_applies() {
+        let headers = LimitHeaders {
+            remaining: 4,
+            reset: 30,
+            max_value: Some(5),
+        };
+        let figures = rate_limit_from(&headers, &[]).unwrap();
+        assert_eq!(
+            (figures.limit, figures.remaining, figures.reset),
+            (5, 4, 30)
+        );
+        let none = LimitHeaders {
+            remaining: -1,
+            reset: -1,
+            max_value: None,
+        };
+        assert!(rate_limit_from(&none, &[]).is_none());
+    }
+
+    #[test]
+    fn figures_are_written_in_the_chosen_style() {
+        let figures = RateLimit {
+            limit: 5,
+            remaining: 4,
+            reset: 30,
+            window: Some(60),
+        };
+        let mut headers = HeaderMap::new();
+        insert_rate_limit(&mut headers, RateLimitHeaders::Legacy, &figures);
+        assert_eq!(headers["ratelimit-remaining"], "4");
+        let mut headers = HeaderMap::new();
+        insert_rate_limit(&mut headers, RateLimitHeaders::Ietf, &figures);
+        assert_eq!(headers["ratelimit"], "\"default\";r=4;t=30");
+        assert_eq!(headers["ratelimit-policy"], "\"default\";q=5;w=60");
+    }
 }

@@ -7,27 +7,31 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_code)]
+#![deny(unreachable_pub)]
 #![warn(missing_docs)]
 
 pub mod action;
 pub mod backend;
-pub mod cache;
+mod cache;
 pub mod config;
 pub mod credentials;
 pub mod decision;
 pub mod engine;
-pub mod headers;
+mod headers;
 pub mod mapping;
 #[cfg(feature = "openapi")]
 #[cfg_attr(docsrs, doc(cfg(feature = "openapi")))]
 pub mod openapi;
 mod outage_log;
-pub mod report;
+mod report;
 pub mod request;
 pub mod response;
 pub mod secret;
 pub mod usage;
 pub mod xml;
+
+#[cfg(test)]
+mod tests;
 
 pub use action::Action;
 pub use backend::{
@@ -35,16 +39,19 @@ pub use backend::{
     Extensions, LimitHeaders, ProviderAuth, Redirect, ReportAccepted, Transaction,
 };
 pub use config::{
-    CacheSettings, Config, ConfigBuilder, ConfigError, FailurePolicy, Mode, OutageBehaviour,
-    RateLimitHeaders, ServiceConfig,
+    CacheSettings, Config, ConfigBuilder, ConfigError, DeploymentEnv, FailurePolicy, Mode,
+    OutageBehaviour, Portal, RateLimitHeaders, RulesFile, ServiceConfig,
 };
 pub use credentials::{
     BackendVersion, CredentialsConfig, CredentialsLocation, RequestCredentials, RequestView,
     SimpleRequest,
 };
-pub use decision::{AuthContext, Decision, Denial, DenialKind, ProxyErrorKeys, RateLimit};
+pub use decision::{
+    AuthContext, CredentialKind, Decision, Denial, DenialKind, ProxyErrorKeys, RateLimit,
+};
 pub use engine::{EngineStats, Outcome, PendingCheck, StartError, Step, ThreeScale, TokenVerifier};
 pub use mapping::{MappingError, MappingRule, MappingRules, MatchResult};
+pub use report::ReportStats;
 pub use request::{PathPolicy, RequestPolicy};
 pub use response::{ErrorResponse, ErrorResponses};
 pub use secret::Secret;

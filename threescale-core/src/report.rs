@@ -55,7 +55,7 @@ use crate::{
 
 /// Which application a report is for (an app key is never reported).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum ReportKey {
+pub(crate) enum ReportKey {
     /// By user key.
     UserKey(Secret),
     /// By application id.
@@ -64,7 +64,7 @@ pub enum ReportKey {
 
 impl ReportKey {
     /// The key for `credentials`.
-    pub fn of(credentials: &AppCredentials) -> Self {
+    pub(crate) fn of(credentials: &AppCredentials) -> Self {
         match credentials {
             AppCredentials::UserKey(key) => ReportKey::UserKey(key.clone()),
             AppCredentials::AppId { app_id, .. } => ReportKey::AppId(app_id.clone()),
@@ -88,6 +88,7 @@ impl ReportKey {
 
 /// Counters of the batcher.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ReportStats {
     /// Usage records accepted (one per allowed request).
     pub recorded: u64,
@@ -117,7 +118,7 @@ pub struct ReportStats {
 
 /// Settings of a [`Reporter`].
 #[derive(Clone, Copy, Debug)]
-pub struct ReporterSettings {
+pub(crate) struct ReporterSettings {
     /// How often to send.
     pub flush_interval: Duration,
     /// Transactions per POST (≤ 1000).
@@ -144,7 +145,7 @@ impl Default for ReporterSettings {
 }
 
 /// The default bound of the report buffer in bytes (64 MiB).
-pub const DEFAULT_MAX_PENDING_BYTES: usize = 64 << 20;
+pub(crate) const DEFAULT_MAX_PENDING_BYTES: usize = 64 << 20;
 
 /// Usage of one application not sent yet.
 struct Entry {
@@ -359,7 +360,7 @@ struct Shared {
 
 /// Batches usage and reports it in the background. Cheap to clone.
 #[derive(Clone)]
-pub struct Reporter {
+pub(crate) struct Reporter {
     shared: Arc<Shared>,
 }
 
@@ -389,7 +390,7 @@ const CONFIRM_CONCURRENCY: usize = 8;
 impl Reporter {
     /// A reporter sending through `client` for `service_id` (or the client's).
     /// The background task starts with the first record, on the current tokio runtime.
-    pub fn new(
+    pub(crate) fn new(
         client: BackendClient,
         service_id: Option<String>,
         settings: ReporterSettings,
@@ -424,13 +425,13 @@ impl Reporter {
     }
 
     /// Sends later reports through `client` (after a configuration refresh).
-    pub fn set_client(&self, client: BackendClient) {
+    pub(crate) fn set_client(&self, client: BackendClient) {
         self.shared.client.store(Arc::new(client));
     }
 
     /// Records usage for `credentials` (an application the backend confirmed),
     /// to be reported with the next flush.
-    pub fn record(&self, credentials: &AppCredentials, usage: &Usage) {
+    pub(crate) fn record(&self, credentials: &AppCredentials, usage: &Usage) {
         self.record_as(credentials, usage, true);
     }
 
@@ -438,7 +439,7 @@ impl Reporter {
     /// application (during an outage). It is reported only once the backend
     /// has confirmed the application, and never in the same POST as other
     /// usage, so an unknown application loses its own usage only.
-    pub fn record_unconfirmed(&self, credentials: &AppCredentials, usage: &Usage) {
+    pub(crate) fn record_unconfirmed(&self, credentials: &AppCredentials, usage: &Usage) {
         self.record_as(credentials, usage, false);
     }
 
@@ -476,7 +477,7 @@ impl Reporter {
     }
 
     /// Usage recorded for `key` and not yet accepted by the backend.
-    pub fn unreported(&self, key: &ReportKey) -> Usage {
+    pub(crate) fn unreported(&self, key: &ReportKey) -> Usage {
         let pending = lock(&self.shared.pending);
         let mut usage = Usage::new();
         if let Some(entry) = pending.waiting.get(key) {
@@ -493,7 +494,7 @@ impl Reporter {
 
     /// Sends everything pending now (on the reporter's own thread). On failure
     /// the unsent usage is kept.
-    pub async fn flush(&self) -> Result<(), BackendError> {
+    pub(crate) async fn flush(&self) -> Result<(), BackendError> {
         let commands = lock(&self.shared.commands).clone();
         if let Some(commands) = commands {
             let (reply, answer) = oneshot::channel();
@@ -709,7 +710,7 @@ impl Reporter {
 
     /// Stops the background flusher and sends everything still held,
     /// retrying up to `attempts` times with a short backoff. Returns the stats after it.
-    pub async fn shutdown(&self, attempts: u32) -> ReportStats {
+    pub(crate) async fn shutdown(&self, attempts: u32) -> ReportStats {
         self.shared.stop.store(true, Ordering::SeqCst);
         let commands = lock(&self.shared.commands).take();
         if let Some(commands) = commands {
@@ -749,7 +750,7 @@ impl Reporter {
     }
 
     /// The counters.
-    pub fn stats(&self) -> ReportStats {
+    pub(crate) fn stats(&self) -> ReportStats {
         let pending = lock(&self.shared.pending);
         let mut apps = pending.waiting.len();
         apps += pending

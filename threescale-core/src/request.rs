@@ -24,7 +24,7 @@
 //! assert!(policy.path_is_acceptable("/orders/1"));
 //! assert!(!policy.path_is_acceptable("/orders/a%2Fb"));
 //! assert!(!policy.path_is_acceptable("/orders//1"));
-//! let lenient = RequestPolicy { paths: PathPolicy::Normalise, ..RequestPolicy::default() };
+//! let lenient = RequestPolicy::default().paths(PathPolicy::Normalise);
 //! assert!(lenient.path_is_acceptable("/orders//1"));
 //! ```
 
@@ -72,6 +72,7 @@ impl PathPolicy {
 
 /// Limits a request must meet before the engine asks the backend.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct RequestPolicy {
     /// Longest user key, app id or app key, in bytes.
     pub max_credential_len: usize,
@@ -92,6 +93,30 @@ impl Default for RequestPolicy {
 }
 
 impl RequestPolicy {
+    /// Sets `max_credential_len` (builder style, for code outside this crate).
+    ///
+    /// ```
+    /// use threescale_core::{PathPolicy, RequestPolicy};
+    /// let policy = RequestPolicy::default().max_credential_len(64).paths(PathPolicy::Normalise);
+    /// assert_eq!((policy.max_credential_len, policy.paths), (64, PathPolicy::Normalise));
+    /// ```
+    pub fn max_credential_len(mut self, bytes: usize) -> Self {
+        self.max_credential_len = bytes;
+        self
+    }
+
+    /// Sets `max_token_len` (builder style).
+    pub fn max_token_len(mut self, bytes: usize) -> Self {
+        self.max_token_len = bytes;
+        self
+    }
+
+    /// Sets `paths` (builder style).
+    pub fn paths(mut self, paths: PathPolicy) -> Self {
+        self.paths = paths;
+        self
+    }
+
     /// Whether a key or id may be sent to the backend: at most
     /// `max_credential_len` bytes, no control character.
     pub fn credential_is_acceptable(&self, value: &str) -> bool {

@@ -40,7 +40,7 @@ pub(crate) enum ClockMode {
 }
 
 impl ClockMode {
-    pub fn now(&self) -> DateTime<Utc> {
+    pub(crate) fn now(&self) -> DateTime<Utc> {
         match self {
             ClockMode::System => Utc::now(),
             ClockMode::Fixed(t) => *t,

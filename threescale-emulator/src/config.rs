@@ -8,7 +8,7 @@ use std::path::Path;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::errors::EmulatorError;
-use crate::period::Period;
+use crate::period::LimitPeriod;
 
 /// The whole emulator configuration.
 ///
@@ -35,12 +35,12 @@ pub struct EmulatorConfig {
     /// The services, in order. The first service of a provider key is its default
     /// service unless another one says `default: true`.
     #[serde(default)]
-    pub services: Vec<ServiceConfig>,
+    pub services: Vec<EmulatedService>,
 }
 
 /// One service.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct ServiceConfig {
+pub struct EmulatedService {
     /// The service id.
     #[serde(deserialize_with = "string_or_number")]
     pub id: String,
@@ -243,7 +243,7 @@ pub const RULE_METHODS: [&str; 7] = ["GET", "POST", "DELETE", "PUT", "PATCH", "H
 
 /// Checks mapping rules the way the admin portal does (method, pattern, delta,
 /// and, when the service lists metrics, that the metric is one of them).
-pub(crate) fn rule_problems(service: &ServiceConfig, rules: &[MappingRuleConfig]) -> Vec<String> {
+pub(crate) fn rule_problems(service: &EmulatedService, rules: &[MappingRuleConfig]) -> Vec<String> {
     let mut problems = Vec::new();
     let sid = &service.id;
     for (i, rule) in rules.iter().enumerate() {
@@ -282,7 +282,7 @@ pub(crate) fn rule_problems(service: &ServiceConfig, rules: &[MappingRuleConfig]
 }
 
 /// Checks a service's `proxy` section.
-pub(crate) fn proxy_problems(service: &ServiceConfig, proxy: &ProxyConfig) -> Vec<String> {
+pub(crate) fn proxy_problems(service: &EmulatedService, proxy: &ProxyConfig) -> Vec<String> {
     let mut problems = rule_problems(service, &proxy.mapping_rules);
     if let Some(location) = &proxy.credentials_location
         && !["query", "headers", "authorization"].contains(&location.as_str())
@@ -337,7 +337,7 @@ pub struct LimitConfig {
     /// The metric name.
     pub metric: String,
     /// The period.
-    pub period: Period,
+    pub period: LimitPeriod,
     /// The maximum; `0` disables the metric.
     pub value: i64,
 }
@@ -432,16 +432,16 @@ impl EmulatorConfig {
     /// Starts a config in code.
     ///
     /// ```
-    /// use threescale_emulator::{ApplicationConfig, EmulatorConfig, Period, PlanConfig, ServiceConfig};
+    /// use threescale_emulator::{ApplicationConfig, EmulatorConfig, LimitPeriod, PlanConfig, EmulatedService};
     /// let config = EmulatorConfig::builder()
     ///     .service(
-    ///         ServiceConfig::new("42")
+    ///         EmulatedService::new("42")
     ///             .backend_version("2")
     ///             .provider_key("pk")
     ///             .service_token("token")
     ///             .metric("hits")
     ///             .child_metric("orders", "hits")
-    ///             .plan(PlanConfig::new("basic").limit("hits", Period::Minute, 5))
+    ///             .plan(PlanConfig::new("basic").limit("hits", LimitPeriod::Minute, 5))
     ///             .application(ApplicationConfig::with_app_id("basic", "app1").app_key("key1")),
     ///     )
     ///     .build()
@@ -457,12 +457,12 @@ impl EmulatorConfig {
 #[derive(Clone, Debug, Default)]
 pub struct EmulatorConfigBuilder {
     admin_access_token: Option<String>,
-    services: Vec<ServiceConfig>,
+    services: Vec<EmulatedService>,
 }
 
 impl EmulatorConfigBuilder {
     /// Adds a service.
-    pub fn service(mut self, service: ServiceConfig) -> Self {
+    pub fn service(mut self, service: EmulatedService) -> Self {
         self.services.push(service);
         self
     }
@@ -484,7 +484,7 @@ impl EmulatorConfigBuilder {
     }
 }
 
-impl ServiceConfig {
+impl EmulatedService {
     /// A service with this id, backend_version `"2"`, active, nothing else.
     pub fn new(id: impl Into<String>) -> Self {
         Self {
@@ -598,7 +598,7 @@ impl PlanConfig {
     }
 
     /// Adds a limit.
-    pub fn limit(mut self, metric: impl Into<String>, period: Period, value: i64) -> Self {
+    pub fn limit(mut self, metric: impl Into<String>, period: LimitPeriod, value: i64) -> Self {
         self.limits.push(LimitConfig {
             metric: metric.into(),
             period,
@@ -680,11 +680,11 @@ mod tests {
     fn invalid_references_are_reported() {
         let err = EmulatorConfig::builder()
             .service(
-                ServiceConfig::new("1")
+                EmulatedService::new("1")
                     .provider_key("pk")
                     .metric("hits")
                     .child_metric("a", "nope")
-                    .plan(PlanConfig::new("p").limit("zzz", Period::Day, 1))
+                    .plan(PlanConfig::new("p").limit("zzz", LimitPeriod::Day, 1))
                     .application(ApplicationConfig::with_app_id("missing", "x")),
             )
             .build()

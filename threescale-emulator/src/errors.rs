@@ -60,58 +60,58 @@ fn new(code: &'static str, status: u16, message: impl Into<String>) -> BackendEr
 }
 
 impl BackendError {
-    pub fn bad_request() -> Self {
+    pub(crate) fn bad_request() -> Self {
         new(
             "bad_request",
             400,
             "request contains syntax errors, should not be repeated without modification",
         )
     }
-    pub fn bad_request_with(message: impl Into<String>) -> Self {
+    pub(crate) fn bad_request_with(message: impl Into<String>) -> Self {
         new("bad_request", 400, message)
     }
-    pub fn not_valid_data() -> Self {
+    pub(crate) fn not_valid_data() -> Self {
         new("not_valid_data", 422, "all data must be valid UTF8")
     }
-    pub fn provider_key_invalid(key: &str) -> Self {
+    pub(crate) fn provider_key_invalid(key: &str) -> Self {
         new(
             "provider_key_invalid",
             403,
             format!("provider key \"{key}\" is invalid"),
         )
     }
-    pub fn provider_key_invalid_or_service_missing(key: &str) -> Self {
+    pub(crate) fn provider_key_invalid_or_service_missing(key: &str) -> Self {
         new(
             "provider_key_invalid_or_service_missing",
             403,
             format!("provider key \"{key}\" invalid and/or service ID missing"),
         )
     }
-    pub fn provider_key_or_service_token_required() -> Self {
+    pub(crate) fn provider_key_or_service_token_required() -> Self {
         new(
             "provider_key_or_service_token_required",
             403,
             "Provider key or service token are required",
         )
     }
-    pub fn service_id_missing() -> Self {
+    pub(crate) fn service_id_missing() -> Self {
         new("service_id_missing", 422, "Service ID is missing")
     }
-    pub fn service_token_invalid(token: &str, service_id: &str) -> Self {
+    pub(crate) fn service_token_invalid(token: &str, service_id: &str) -> Self {
         new(
             "service_token_invalid",
             403,
             format!("service token \"{token}\" or service id \"{service_id}\" is invalid"),
         )
     }
-    pub fn service_id_invalid(id: &str) -> Self {
+    pub(crate) fn service_id_invalid(id: &str) -> Self {
         new(
             "service_id_invalid",
             403,
             format!("service id \"{id}\" is invalid"),
         )
     }
-    pub fn application_not_found(id: Option<&str>) -> Self {
+    pub(crate) fn application_not_found(id: Option<&str>) -> Self {
         match id {
             Some(id) if !ruby_blank(id) => new(
                 "application_not_found",
@@ -121,7 +121,7 @@ impl BackendError {
             _ => new("application_not_found", 404, "application id is missing"),
         }
     }
-    pub fn user_key_invalid(key: Option<&str>) -> Self {
+    pub(crate) fn user_key_invalid(key: Option<&str>) -> Self {
         match key {
             Some(k) if !ruby_blank(k) => new(
                 "user_key_invalid",
@@ -131,14 +131,14 @@ impl BackendError {
             _ => new("user_key_invalid", 403, "user key is missing"),
         }
     }
-    pub fn authentication_error() -> Self {
+    pub(crate) fn authentication_error() -> Self {
         new(
             "authentication_error",
             403,
             "either app_id or user_key is allowed, not both",
         )
     }
-    pub fn metric_invalid(name: &str) -> Self {
+    pub(crate) fn metric_invalid(name: &str) -> Self {
         new(
             "metric_invalid",
             404,
@@ -146,7 +146,7 @@ impl BackendError {
         )
     }
     /// `value` is `None` when the value is not a string.
-    pub fn usage_value_invalid(metric: &str, value: Option<&str>) -> Self {
+    pub(crate) fn usage_value_invalid(metric: &str, value: Option<&str>) -> Self {
         match value {
             Some(v) if !ruby_blank(v) => new(
                 "usage_value_invalid",
@@ -160,42 +160,42 @@ impl BackendError {
             ),
         }
     }
-    pub fn content_type_invalid(media_type: &str) -> Self {
+    pub(crate) fn content_type_invalid(media_type: &str) -> Self {
         new(
             "content_type_invalid",
             400,
             format!("invalid Content-Type: {media_type}"),
         )
     }
-    pub fn transactions_is_blank() -> Self {
+    pub(crate) fn transactions_is_blank() -> Self {
         new(
             "transactions_is_blank",
             400,
             "transactions parameter is blank",
         )
     }
-    pub fn transactions_format_invalid() -> Self {
+    pub(crate) fn transactions_format_invalid() -> Self {
         new(
             "transactions_format_invalid",
             400,
             "transactions format is invalid",
         )
     }
-    pub fn transactions_has_nil_transaction() -> Self {
+    pub(crate) fn transactions_has_nil_transaction() -> Self {
         new(
             "transactions_has_nil_transaction",
             400,
             "transactions has a nil transaction",
         )
     }
-    pub fn end_users_no_longer_supported() -> Self {
+    pub(crate) fn end_users_no_longer_supported() -> Self {
         new(
             "end_users_no_longer_supported",
             400,
             "End-users are no longer supported, do not specify the user_id parameter",
         )
     }
-    pub fn transaction_timestamp_too_old() -> Self {
+    pub(crate) fn transaction_timestamp_too_old() -> Self {
         new(
             "transaction_timestamp_too_old",
             403,
@@ -205,7 +205,7 @@ impl BackendError {
             ),
         )
     }
-    pub fn transaction_timestamp_too_new() -> Self {
+    pub(crate) fn transaction_timestamp_too_new() -> Self {
         new(
             "transaction_timestamp_too_new",
             403,
@@ -231,7 +231,7 @@ impl Rejection {
             message: message.into(),
         }
     }
-    pub fn application_key_invalid(key: Option<&str>) -> Self {
+    pub(crate) fn application_key_invalid(key: Option<&str>) -> Self {
         match key {
             Some(k) if !ruby_blank(k) => Self::new(
                 "application_key_invalid",
@@ -240,16 +240,16 @@ impl Rejection {
             _ => Self::new("application_key_invalid", "application key is missing"),
         }
     }
-    pub fn application_not_active() -> Self {
+    pub(crate) fn application_not_active() -> Self {
         Self::new("application_not_active", "application is not active")
     }
-    pub fn service_not_active() -> Self {
+    pub(crate) fn service_not_active() -> Self {
         Self::new("service_not_active", "service is not active")
     }
-    pub fn limits_exceeded() -> Self {
+    pub(crate) fn limits_exceeded() -> Self {
         Self::new("limits_exceeded", "usage limits are exceeded")
     }
-    pub fn referrer_not_allowed(referrer: Option<&str>) -> Self {
+    pub(crate) fn referrer_not_allowed(referrer: Option<&str>) -> Self {
         match referrer {
             Some(r) if !ruby_blank(r) => Self::new(
                 "referrer_not_allowed",
@@ -258,16 +258,16 @@ impl Rejection {
             _ => Self::new("referrer_not_allowed", "referrer is missing"),
         }
     }
-    pub fn oauth_not_enabled() -> Self {
+    pub(crate) fn oauth_not_enabled() -> Self {
         Self::new("oauth_not_enabled", "oauth is not enabled")
     }
-    pub fn redirect_url_invalid(url: &str) -> Self {
+    pub(crate) fn redirect_url_invalid(url: &str) -> Self {
         Self::new(
             "redirect_url_invalid",
             format!("redirect_url \"{url}\" is invalid"),
         )
     }
-    pub fn redirect_uri_invalid(uri: &str) -> Self {
+    pub(crate) fn redirect_uri_invalid(uri: &str) -> Self {
         Self::new(
             "redirect_uri_invalid",
             format!("redirect_uri \"{uri}\" is invalid"),

@@ -21,7 +21,7 @@ impl Extensions {
     /// Reads the header value (if any) and the query parameters' `no_body`.
     ///
     /// A header the parser rejects counts as no header.
-    pub fn parse(header: Option<&[u8]>, query: &Params) -> Self {
+    pub(crate) fn parse(header: Option<&[u8]>, query: &Params) -> Self {
         let mut opts = Params::new();
         if let Some(h) = header
             && parse_nested_query(h, &mut opts).is_err()

@@ -85,7 +85,7 @@ impl Default for FaultState {
 }
 
 impl FaultState {
-    pub fn new(faults: Faults) -> Self {
+    pub(crate) fn new(faults: Faults) -> Self {
         let rng = StdRng::seed_from_u64(faults.seed.unwrap_or(0));
         Self {
             faults,
@@ -94,7 +94,7 @@ impl FaultState {
         }
     }
 
-    pub fn faults(&self) -> &Faults {
+    pub(crate) fn faults(&self) -> &Faults {
         &self.faults
     }
 
@@ -106,7 +106,7 @@ impl FaultState {
     }
 
     /// Decides the delay and the action for the next request.
-    pub fn next(&mut self) -> (Duration, FaultAction) {
+    pub(crate) fn next(&mut self) -> (Duration, FaultAction) {
         if self.faults.is_off() {
             return (Duration::ZERO, FaultAction::None);
         }

@@ -115,6 +115,7 @@
 //! ```
 
 #![deny(unsafe_code)]
+#![deny(unreachable_pub)]
 #![warn(missing_docs)]
 
 mod admin;
@@ -143,13 +144,13 @@ mod xml;
 
 pub use clock::{Clock, SystemClock};
 pub use config::{
-    ApplicationConfig, EmulatorConfig, EmulatorConfigBuilder, LimitConfig, MappingRuleConfig,
-    MetricConfig, PlanConfig, ProxyConfig, RULE_METHODS, ServiceConfig,
+    ApplicationConfig, EmulatedService, EmulatorConfig, EmulatorConfigBuilder, LimitConfig,
+    MappingRuleConfig, MetricConfig, PlanConfig, ProxyConfig, RULE_METHODS,
 };
 pub use errors::EmulatorError;
 pub use faults::Faults;
 pub use listener::XML_CONTENT_TYPE;
-pub use period::{Period, UnknownPeriod};
+pub use period::{LimitPeriod, UnknownPeriod};
 pub use server::{Emulator, EmulatorHandle, serve_from_file};
 pub use state::{AppRef, EmulatorState, PeriodTotals, UsageTotals};
 pub use store::{ErrorEntry, RequestStats};

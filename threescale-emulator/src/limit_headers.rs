@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::period::Period;
+use crate::period::LimitPeriod;
 
 /// The three limit header values; `max_value` is `None` in the unconstrained case
 /// (`remaining = reset = -1`).
@@ -17,7 +17,7 @@ pub(crate) struct LimitHeaders {
 /// What the algorithm needs of one usage report.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct HeaderReport {
-    pub period: Period,
+    pub period: LimitPeriod,
     pub max_value: i64,
     /// `compute_current_value` (stored, plus this authrep's usage when authorized).
     pub current_value: i64,
@@ -27,7 +27,7 @@ pub(crate) struct HeaderReport {
 
 impl HeaderReport {
     /// How many identical calls fit before the limit; `-1` when unbounded.
-    pub fn remaining_same_calls(&self) -> i64 {
+    pub(crate) fn remaining_same_calls(&self) -> i64 {
         let remaining = self.max_value.saturating_sub(self.current_value).max(0);
         if remaining <= 0 {
             0
@@ -93,7 +93,7 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
 
-    fn r(period: Period, max_value: i64, current_value: i64, usage: i64) -> HeaderReport {
+    fn r(period: LimitPeriod, max_value: i64, current_value: i64, usage: i64) -> HeaderReport {
         HeaderReport {
             period,
             max_value,
@@ -109,7 +109,7 @@ mod tests {
     #[test]
     fn day_limit_after_authrep() {
         // day limit 100, authrep of 10 at stored 0: current 10, remaining 90/10 = 9.
-        let h = compute(&[r(Period::Day, 100, 10, 10)], now());
+        let h = compute(&[r(LimitPeriod::Day, 100, 10, 10)], now());
         assert_eq!(h.remaining, 9);
         assert_eq!(h.reset, 3601);
         assert_eq!(h.max_value, Some(100));
@@ -119,7 +119,10 @@ mod tests {
     fn exceeded_hour_limit() {
         // hour limit 10 exceeded at 22:59:59: remaining 0, reset 1.
         let h = compute(
-            &[r(Period::Day, 100, 11, 11), r(Period::Hour, 10, 11, 11)],
+            &[
+                r(LimitPeriod::Day, 100, 11, 11),
+                r(LimitPeriod::Hour, 10, 11, 11),
+            ],
             now(),
         );
         assert_eq!(
@@ -135,13 +138,19 @@ mod tests {
     #[test]
     fn tie_goes_to_longer_period() {
         let h = compute(
-            &[r(Period::Hour, 10, 0, 5), r(Period::Day, 10, 0, 5)],
+            &[
+                r(LimitPeriod::Hour, 10, 0, 5),
+                r(LimitPeriod::Day, 10, 0, 5),
+            ],
             now(),
         );
         assert_eq!(h.max_value, Some(10));
         assert_eq!(h.reset, 3601);
         let h = compute(
-            &[r(Period::Day, 10, 0, 5), r(Period::Hour, 10, 0, 5)],
+            &[
+                r(LimitPeriod::Day, 10, 0, 5),
+                r(LimitPeriod::Hour, 10, 0, 5),
+            ],
             now(),
         );
         assert_eq!(h.reset, 3601);
@@ -150,7 +159,7 @@ mod tests {
     #[test]
     fn unconstrained_cases() {
         assert_eq!(compute(&[], now()).remaining, -1);
-        let h = compute(&[r(Period::Day, 10, 3, 0)], now());
+        let h = compute(&[r(LimitPeriod::Day, 10, 3, 0)], now());
         assert_eq!(
             h,
             LimitHeaders {
@@ -163,15 +172,15 @@ mod tests {
 
     #[test]
     fn minus_one_quirk_is_order_dependent() {
-        let exhausted = r(Period::Day, 10, 10, 0);
-        let open = r(Period::Hour, 10, 3, 0);
+        let exhausted = r(LimitPeriod::Day, 10, 10, 0);
+        let open = r(LimitPeriod::Hour, 10, 3, 0);
         assert_eq!(compute(&[exhausted, open], now()).remaining, -1);
         assert_eq!(compute(&[open, exhausted], now()).remaining, 0);
     }
 
     #[test]
     fn eternity_reset_is_minus_one() {
-        let h = compute(&[r(Period::Eternity, 10, 2, 2)], now());
+        let h = compute(&[r(LimitPeriod::Eternity, 10, 2, 2)], now());
         assert_eq!((h.remaining, h.reset, h.max_value), (4, -1, Some(10)));
     }
 }

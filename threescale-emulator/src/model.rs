@@ -3,9 +3,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::config::{EmulatorConfig, ServiceConfig};
+use crate::config::{EmulatedService, EmulatorConfig};
 use crate::errors::{BackendError, EmulatorError};
-use crate::period::Period;
+use crate::period::LimitPeriod;
 use crate::ruby::ruby_to_i;
 
 #[derive(Clone, Debug)]
@@ -22,7 +22,7 @@ pub(crate) struct MetricModel {
 #[derive(Clone, Debug)]
 pub(crate) struct LimitModel {
     pub metric: usize,
-    pub period: Period,
+    pub period: LimitPeriod,
     pub max: i64,
 }
 
@@ -60,28 +60,28 @@ pub(crate) struct ServiceModel {
 
 impl ServiceModel {
     /// `backend_version.to_i == 1`.
-    pub fn is_v1(&self) -> bool {
+    pub(crate) fn is_v1(&self) -> bool {
         ruby_to_i(&self.backend_version) == 1
     }
 
-    pub fn is_oauth(&self) -> bool {
+    pub(crate) fn is_oauth(&self) -> bool {
         self.backend_version == "oauth"
     }
 
-    pub fn metric(&self, name: &str) -> Option<usize> {
+    pub(crate) fn metric(&self, name: &str) -> Option<usize> {
         self.metric_index.get(name).copied()
     }
 
-    pub fn limits_of(&self, app: &AppModel) -> &[LimitModel] {
+    pub(crate) fn limits_of(&self, app: &AppModel) -> &[LimitModel] {
         app.plan.map_or(&[], |p| self.plans[p].limits.as_slice())
     }
 
-    pub fn plan_name(&self, app: &AppModel) -> &str {
+    pub(crate) fn plan_name(&self, app: &AppModel) -> &str {
         app.plan.map_or("", |p| self.plans[p].name.as_str())
     }
 
     /// Names of the direct children, space separated (the `hierarchy` extension).
-    pub fn children_names(&self, metric: usize) -> String {
+    pub(crate) fn children_names(&self, metric: usize) -> String {
         self.metrics[metric]
             .children
             .iter()
@@ -102,7 +102,7 @@ pub(crate) struct Registry {
 
 impl Registry {
     /// Builds the registry, skipping (and describing) whatever is inconsistent.
-    pub fn build(config: &EmulatorConfig) -> (Registry, Vec<String>) {
+    pub(crate) fn build(config: &EmulatorConfig) -> (Registry, Vec<String>) {
         let mut problems = Vec::new();
         let mut reg = Registry::default();
         let mut explicit_default: HashMap<String, usize> = HashMap::new();
@@ -168,12 +168,12 @@ impl Registry {
         (reg, problems)
     }
 
-    pub fn service_by_id(&self, id: &str) -> Option<usize> {
+    pub(crate) fn service_by_id(&self, id: &str) -> Option<usize> {
         self.service_index.get(id).copied()
     }
 
     /// `ServiceToken.exists?` followed by `Service.provider_key_for`.
-    pub fn provider_key_for_token(&self, token: &str, service_id: &str) -> Option<&str> {
+    pub(crate) fn provider_key_for_token(&self, token: &str, service_id: &str) -> Option<&str> {
         if !self
             .tokens
             .contains(&(token.to_string(), service_id.to_string()))
@@ -185,7 +185,7 @@ impl Registry {
     }
 
     /// `Service.load_with_provider_key!`.
-    pub fn load_with_provider_key(
+    pub(crate) fn load_with_provider_key(
         &self,
         id: Option<&str>,
         provider_key: &str,
@@ -218,7 +218,7 @@ impl Registry {
 
     /// The service whose error log gets an error raised on an auth endpoint (the
     /// listener's `service_id` helper), if it can be worked out.
-    pub fn service_for_error_log(
+    pub(crate) fn service_for_error_log(
         &self,
         service_id: Option<&str>,
         provider_key: Option<&str>,
@@ -234,7 +234,7 @@ impl Registry {
 }
 
 fn build_metrics(
-    sc: &ServiceConfig,
+    sc: &EmulatedService,
     problems: &mut Vec<String>,
 ) -> (Vec<MetricModel>, HashMap<String, usize>) {
     let sid = &sc.id;
@@ -305,7 +305,7 @@ fn build_metrics(
 }
 
 fn build_plans(
-    sc: &ServiceConfig,
+    sc: &EmulatedService,
     metric_index: &HashMap<String, usize>,
     problems: &mut Vec<String>,
 ) -> (Vec<PlanModel>, HashMap<String, usize>) {
@@ -360,7 +360,7 @@ type AppIndexes = (
 );
 
 fn build_apps(
-    sc: &ServiceConfig,
+    sc: &EmulatedService,
     plan_index: &HashMap<String, usize>,
     problems: &mut Vec<String>,
 ) -> AppIndexes {
@@ -463,7 +463,7 @@ mod tests {
         let config = EmulatorConfig {
             admin_access_token: None,
             services: vec![
-                ServiceConfig::new("1")
+                EmulatedService::new("1")
                     .provider_key("pk")
                     .metric("hits")
                     .child_metric("a", "hits")
@@ -471,13 +471,13 @@ mod tests {
                     .child_metric("a1", "a")
                     .plan(
                         PlanConfig::new("p")
-                            .limit("hits", Period::Minute, 1)
-                            .limit("hits", Period::Eternity, 1)
-                            .limit("a", Period::Day, 1),
+                            .limit("hits", LimitPeriod::Minute, 1)
+                            .limit("hits", LimitPeriod::Eternity, 1)
+                            .limit("a", LimitPeriod::Day, 1),
                     )
                     .application(ApplicationConfig::with_user_key("p", "uk")),
-                ServiceConfig::new("2").provider_key("pk"),
-                ServiceConfig::new("3")
+                EmulatedService::new("2").provider_key("pk"),
+                EmulatedService::new("3")
                     .provider_key("other")
                     .default_service(false),
             ],
@@ -499,8 +499,11 @@ mod tests {
         assert_eq!(names(&s.metrics[0].descendants), vec!["a", "b", "a1"]);
         assert_eq!(names(&s.metrics[3].ancestors), vec!["a", "hits"]);
         assert_eq!(s.children_names(0), "a b");
-        let periods: Vec<Period> = s.plans[0].limits.iter().map(|l| l.period).collect();
-        assert_eq!(periods, vec![Period::Eternity, Period::Minute, Period::Day]);
+        let periods: Vec<LimitPeriod> = s.plans[0].limits.iter().map(|l| l.period).collect();
+        assert_eq!(
+            periods,
+            vec![LimitPeriod::Eternity, LimitPeriod::Minute, LimitPeriod::Day]
+        );
         assert_eq!(s.apps[0].id, "app-1");
     }
 

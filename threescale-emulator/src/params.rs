@@ -10,15 +10,15 @@
 use std::collections::HashMap;
 
 /// Maximum bytes of a query string or form body (Rack's default).
-pub const BYTESIZE_LIMIT: usize = 4_194_304;
+pub(crate) const BYTESIZE_LIMIT: usize = 4_194_304;
 /// Maximum number of parameters (Rack's default; counted as `&` separators).
-pub const PARAMS_LIMIT: usize = 4096;
+pub(crate) const PARAMS_LIMIT: usize = 4096;
 /// Maximum nesting depth (Rack's default).
-pub const DEPTH_LIMIT: usize = 32;
+pub(crate) const DEPTH_LIMIT: usize = 32;
 
 /// A parsed parameter value.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Value {
+pub(crate) enum Value {
     /// A key without `=` (`no_body`), or an array slot Rack left empty.
     Nil,
     /// A string, as raw bytes.
@@ -31,7 +31,7 @@ pub enum Value {
 
 impl Value {
     /// The string, when this is a string holding valid UTF-8.
-    pub fn as_str(&self) -> Option<&str> {
+    pub(crate) fn as_str(&self) -> Option<&str> {
         match self {
             Value::Str(b) => std::str::from_utf8(b).ok(),
             _ => None,
@@ -39,7 +39,7 @@ impl Value {
     }
 
     /// The hash, when this is a hash.
-    pub fn as_hash(&self) -> Option<&Params> {
+    pub(crate) fn as_hash(&self) -> Option<&Params> {
         match self {
             Value::Hash(h) => Some(h),
             _ => None,
@@ -47,7 +47,7 @@ impl Value {
     }
 
     /// Whether every key and string below is valid UTF-8.
-    pub fn is_valid_utf8(&self) -> bool {
+    pub(crate) fn is_valid_utf8(&self) -> bool {
         match self {
             Value::Nil => true,
             Value::Str(b) => std::str::from_utf8(b).is_ok(),
@@ -57,7 +57,7 @@ impl Value {
     }
 
     /// Ruby's `blank?` as the listener defines it: nil, or an empty string/hash/array.
-    pub fn is_blank(&self) -> bool {
+    pub(crate) fn is_blank(&self) -> bool {
         match self {
             Value::Nil => true,
             Value::Str(b) => b.is_empty(),
@@ -68,7 +68,7 @@ impl Value {
 
     /// The value rendered for an error message (lossy UTF-8 for strings, a Ruby-like
     /// inspection for hashes and arrays).
-    pub fn display(&self) -> String {
+    pub(crate) fn display(&self) -> String {
         match self {
             Value::Nil => String::new(),
             Value::Str(b) => String::from_utf8_lossy(b).into_owned(),
@@ -112,34 +112,34 @@ impl Value {
 
 /// An insertion-ordered map of parameters with byte-string keys.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Params {
+pub(crate) struct Params {
     entries: Vec<(Vec<u8>, Value)>,
     index: HashMap<Vec<u8>, usize>,
 }
 
 impl Params {
     /// An empty map.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// The value under `key`.
-    pub fn get(&self, key: &str) -> Option<&Value> {
+    pub(crate) fn get(&self, key: &str) -> Option<&Value> {
         self.get_bytes(key.as_bytes())
     }
 
     /// The value under a raw key.
-    pub fn get_bytes(&self, key: &[u8]) -> Option<&Value> {
+    pub(crate) fn get_bytes(&self, key: &[u8]) -> Option<&Value> {
         self.index.get(key).map(|&i| &self.entries[i].1)
     }
 
     /// Whether `key` is present (even with a nil value).
-    pub fn contains(&self, key: &str) -> bool {
+    pub(crate) fn contains(&self, key: &str) -> bool {
         self.index.contains_key(key.as_bytes())
     }
 
     /// Sets `key`: an existing key keeps its position, a new key goes last.
-    pub fn insert(&mut self, key: Vec<u8>, value: Value) {
+    pub(crate) fn insert(&mut self, key: Vec<u8>, value: Value) {
         match self.index.get(&key) {
             Some(&i) => self.entries[i].1 = value,
             None => {
@@ -150,29 +150,29 @@ impl Params {
     }
 
     /// Entries in insertion order.
-    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &Value)> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u8], &Value)> {
         self.entries.iter().map(|(k, v)| (k.as_slice(), v))
     }
 
     /// Number of entries.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
 
     /// Whether there are no entries.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
     /// Ruby's `Hash#merge`: keys of `other` replace ours (keeping our position).
-    pub fn merge(&mut self, other: Params) {
+    pub(crate) fn merge(&mut self, other: Params) {
         for (k, v) in other.entries {
             self.insert(k, v);
         }
     }
 
     /// Whether every key and value is valid UTF-8.
-    pub fn is_valid_utf8(&self) -> bool {
+    pub(crate) fn is_valid_utf8(&self) -> bool {
         self.entries
             .iter()
             .all(|(k, v)| std::str::from_utf8(k).is_ok() && v.is_valid_utf8())
@@ -180,14 +180,14 @@ impl Params {
 
     /// A string parameter as `&str` (None when absent, not a string, or not UTF-8).
     #[cfg(test)]
-    pub fn str(&self, key: &str) -> Option<&str> {
+    pub(crate) fn str(&self, key: &str) -> Option<&str> {
         self.get(key).and_then(Value::as_str)
     }
 }
 
 /// Why a query string or form body could not be parsed.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ParseError {
+pub(crate) enum ParseError {
     /// A `%` not followed by two hex digits.
     InvalidPercentEncoding,
     /// Conflicting shapes, e.g. `usage[]=1&usage[hits]=1`. `message` is Rack's text.
@@ -205,7 +205,7 @@ pub enum ParseError {
 }
 
 /// Parses a query string (or an urlencoded body) into `params`, Rack style.
-pub fn parse_nested_query(qs: &[u8], params: &mut Params) -> Result<(), ParseError> {
+pub(crate) fn parse_nested_query(qs: &[u8], params: &mut Params) -> Result<(), ParseError> {
     if qs.is_empty() {
         return Ok(());
     }
@@ -231,12 +231,12 @@ pub fn parse_nested_query(qs: &[u8], params: &mut Params) -> Result<(), ParseErr
 }
 
 /// Rack's error for a query string or body over [`BYTESIZE_LIMIT`].
-pub fn size_limit_error() -> ParseError {
+pub(crate) fn size_limit_error() -> ParseError {
     ParseError::Limit(format!("total query size exceeds limit ({BYTESIZE_LIMIT})"))
 }
 
 /// Rack's query limits: total size and number of `&`.
-pub fn check_limits(qs: &[u8]) -> Result<(), ParseError> {
+pub(crate) fn check_limits(qs: &[u8]) -> Result<(), ParseError> {
     if qs.len() > BYTESIZE_LIMIT {
         return Err(size_limit_error());
     }
@@ -272,7 +272,7 @@ fn split_pairs(qs: &[u8]) -> Vec<&[u8]> {
 }
 
 /// `URI.decode_www_form_component`: `+` is a space, `%XX` a byte; a stray `%` fails.
-pub fn unescape(s: &[u8]) -> Result<Vec<u8>, ParseError> {
+pub(crate) fn unescape(s: &[u8]) -> Result<Vec<u8>, ParseError> {
     let mut out = Vec::with_capacity(s.len());
     let mut i = 0;
     while i < s.len() {
@@ -492,7 +492,7 @@ fn hash_has_key(hash: &Params, key: &[u8]) -> bool {
 
 /// Parses a `multipart/form-data` body into `(name, value)` pairs and expands them
 /// like Rack does. Files are kept as plain string values.
-pub fn parse_multipart(
+pub(crate) fn parse_multipart(
     body: &[u8],
     content_type: &str,
     params: &mut Params,

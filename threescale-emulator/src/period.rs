@@ -16,14 +16,14 @@ use serde::{Deserialize, Serialize};
 /// order the real backend uses to break ties in the limit headers.
 ///
 /// ```
-/// use threescale_emulator::Period;
-/// assert_eq!("week".parse::<Period>().unwrap(), Period::Week);
-/// assert!(Period::Day < Period::Month);
-/// assert_eq!(Period::Eternity.to_string(), "eternity");
+/// use threescale_emulator::LimitPeriod;
+/// assert_eq!("week".parse::<LimitPeriod>().unwrap(), LimitPeriod::Week);
+/// assert!(LimitPeriod::Day < LimitPeriod::Month);
+/// assert_eq!(LimitPeriod::Eternity.to_string(), "eternity");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Period {
+pub enum LimitPeriod {
     /// One UTC minute.
     Minute,
     /// One UTC hour.
@@ -45,39 +45,39 @@ pub enum Period {
 #[error("unknown period {0:?} (expected minute, hour, day, week, month, year or eternity)")]
 pub struct UnknownPeriod(pub String);
 
-impl Period {
+impl LimitPeriod {
     /// All periods, shortest first.
-    pub const ALL: [Period; 7] = [
-        Period::Minute,
-        Period::Hour,
-        Period::Day,
-        Period::Week,
-        Period::Month,
-        Period::Year,
-        Period::Eternity,
+    pub const ALL: [LimitPeriod; 7] = [
+        LimitPeriod::Minute,
+        LimitPeriod::Hour,
+        LimitPeriod::Day,
+        LimitPeriod::Week,
+        LimitPeriod::Month,
+        LimitPeriod::Year,
+        LimitPeriod::Eternity,
     ];
 
     /// All periods, longest first: the order of `usage_report` elements of one metric.
-    pub const DESC: [Period; 7] = [
-        Period::Eternity,
-        Period::Year,
-        Period::Month,
-        Period::Week,
-        Period::Day,
-        Period::Hour,
-        Period::Minute,
+    pub const DESC: [LimitPeriod; 7] = [
+        LimitPeriod::Eternity,
+        LimitPeriod::Year,
+        LimitPeriod::Month,
+        LimitPeriod::Week,
+        LimitPeriod::Day,
+        LimitPeriod::Hour,
+        LimitPeriod::Minute,
     ];
 
     /// The period's name as the backend writes it.
     pub fn as_str(self) -> &'static str {
         match self {
-            Period::Minute => "minute",
-            Period::Hour => "hour",
-            Period::Day => "day",
-            Period::Week => "week",
-            Period::Month => "month",
-            Period::Year => "year",
-            Period::Eternity => "eternity",
+            LimitPeriod::Minute => "minute",
+            LimitPeriod::Hour => "hour",
+            LimitPeriod::Day => "day",
+            LimitPeriod::Week => "week",
+            LimitPeriod::Month => "month",
+            LimitPeriod::Year => "year",
+            LimitPeriod::Eternity => "eternity",
         }
     }
 
@@ -85,19 +85,19 @@ impl Period {
     ///
     /// ```
     /// use chrono::{TimeZone, Utc};
-    /// use threescale_emulator::Period;
+    /// use threescale_emulator::LimitPeriod;
     /// // 2010-05-16 is a Sunday: its week started on Monday 2010-05-10.
     /// let t = Utc.with_ymd_and_hms(2010, 5, 16, 13, 45, 10).unwrap();
-    /// assert_eq!(Period::Week.start(t), Utc.with_ymd_and_hms(2010, 5, 10, 0, 0, 0).unwrap());
-    /// assert_eq!(Period::Month.end(t), Utc.with_ymd_and_hms(2010, 6, 1, 0, 0, 0).unwrap());
+    /// assert_eq!(LimitPeriod::Week.start(t), Utc.with_ymd_and_hms(2010, 5, 10, 0, 0, 0).unwrap());
+    /// assert_eq!(LimitPeriod::Month.end(t), Utc.with_ymd_and_hms(2010, 6, 1, 0, 0, 0).unwrap());
     /// ```
     pub fn start(self, t: DateTime<Utc>) -> DateTime<Utc> {
         let date = t.date_naive();
         match self {
-            Period::Minute => at(date, t.hour(), t.minute()),
-            Period::Hour => at(date, t.hour(), 0),
-            Period::Day => at(date, 0, 0),
-            Period::Week => {
+            LimitPeriod::Minute => at(date, t.hour(), t.minute()),
+            LimitPeriod::Hour => at(date, t.hour(), 0),
+            LimitPeriod::Day => at(date, 0, 0),
+            LimitPeriod::Week => {
                 let back = Duration::days(i64::from(t.weekday().num_days_from_monday()));
                 at(
                     date.checked_sub_signed(back).unwrap_or(NaiveDate::MIN),
@@ -105,9 +105,9 @@ impl Period {
                     0,
                 )
             }
-            Period::Month => at(first_of_month(t.year(), t.month()), 0, 0),
-            Period::Year => at(first_of_month(t.year(), 1), 0, 0),
-            Period::Eternity => eternity_start(),
+            LimitPeriod::Month => at(first_of_month(t.year(), t.month()), 0, 0),
+            LimitPeriod::Year => at(first_of_month(t.year(), 1), 0, 0),
+            LimitPeriod::Eternity => eternity_start(),
         }
     }
 
@@ -115,11 +115,11 @@ impl Period {
     /// usage reports.
     pub fn end(self, t: DateTime<Utc>) -> DateTime<Utc> {
         match self {
-            Period::Minute => plus(self.start(t), Duration::minutes(1)),
-            Period::Hour => plus(self.start(t), Duration::hours(1)),
-            Period::Day => plus(self.start(t), Duration::days(1)),
-            Period::Week => plus(self.start(t), Duration::days(7)),
-            Period::Month => {
+            LimitPeriod::Minute => plus(self.start(t), Duration::minutes(1)),
+            LimitPeriod::Hour => plus(self.start(t), Duration::hours(1)),
+            LimitPeriod::Day => plus(self.start(t), Duration::days(1)),
+            LimitPeriod::Week => plus(self.start(t), Duration::days(7)),
+            LimitPeriod::Month => {
                 let (y, m) = if t.month() == 12 {
                     (t.year() + 1, 1)
                 } else {
@@ -127,15 +127,15 @@ impl Period {
                 };
                 at(first_of_month(y, m), 0, 0)
             }
-            Period::Year => at(first_of_month(t.year() + 1, 1), 0, 0),
-            Period::Eternity => eternity_end(),
+            LimitPeriod::Year => at(first_of_month(t.year() + 1, 1), 0, 0),
+            LimitPeriod::Eternity => eternity_end(),
         }
     }
 
     /// Seconds from `now` to the end of the period, rounded up; `-1` for eternity
     /// (the `3scale-limit-reset` value).
     pub fn remaining_seconds(self, now: DateTime<Utc>) -> i64 {
-        if self == Period::Eternity {
+        if self == LimitPeriod::Eternity {
             return -1;
         }
         let left = self.end(now) - now;
@@ -177,21 +177,21 @@ fn eternity_end() -> DateTime<Utc> {
 }
 
 /// Formats a time like the backend's `TIME_FORMAT` (`%Y-%m-%d %H:%M:%S %z` in UTC).
-pub fn format_time(t: DateTime<Utc>) -> String {
+pub(crate) fn format_time(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S +0000").to_string()
 }
 
-impl fmt::Display for Period {
+impl fmt::Display for LimitPeriod {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
 }
 
-impl FromStr for Period {
+impl FromStr for LimitPeriod {
     type Err = UnknownPeriod;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Period::ALL
+        LimitPeriod::ALL
             .into_iter()
             .find(|p| p.as_str() == s)
             .ok_or_else(|| UnknownPeriod(s.to_string()))
@@ -209,40 +209,40 @@ mod tests {
     #[test]
     fn minute_hour_day_boundaries() {
         let now = t(2010, 5, 15, 13, 45, 59);
-        assert_eq!(Period::Minute.start(now), t(2010, 5, 15, 13, 45, 0));
-        assert_eq!(Period::Minute.end(now), t(2010, 5, 15, 13, 46, 0));
-        assert_eq!(Period::Hour.start(now), t(2010, 5, 15, 13, 0, 0));
-        assert_eq!(Period::Hour.end(now), t(2010, 5, 15, 14, 0, 0));
-        assert_eq!(Period::Day.start(now), t(2010, 5, 15, 0, 0, 0));
-        assert_eq!(Period::Day.end(now), t(2010, 5, 16, 0, 0, 0));
+        assert_eq!(LimitPeriod::Minute.start(now), t(2010, 5, 15, 13, 45, 0));
+        assert_eq!(LimitPeriod::Minute.end(now), t(2010, 5, 15, 13, 46, 0));
+        assert_eq!(LimitPeriod::Hour.start(now), t(2010, 5, 15, 13, 0, 0));
+        assert_eq!(LimitPeriod::Hour.end(now), t(2010, 5, 15, 14, 0, 0));
+        assert_eq!(LimitPeriod::Day.start(now), t(2010, 5, 15, 0, 0, 0));
+        assert_eq!(LimitPeriod::Day.end(now), t(2010, 5, 16, 0, 0, 0));
     }
 
     #[test]
     fn rollovers_at_end_of_year() {
         let now = t(2010, 12, 31, 23, 59, 59);
-        assert_eq!(Period::Minute.end(now), t(2011, 1, 1, 0, 0, 0));
-        assert_eq!(Period::Hour.end(now), t(2011, 1, 1, 0, 0, 0));
-        assert_eq!(Period::Day.end(now), t(2011, 1, 1, 0, 0, 0));
-        assert_eq!(Period::Month.start(now), t(2010, 12, 1, 0, 0, 0));
-        assert_eq!(Period::Month.end(now), t(2011, 1, 1, 0, 0, 0));
-        assert_eq!(Period::Year.start(now), t(2010, 1, 1, 0, 0, 0));
-        assert_eq!(Period::Year.end(now), t(2011, 1, 1, 0, 0, 0));
+        assert_eq!(LimitPeriod::Minute.end(now), t(2011, 1, 1, 0, 0, 0));
+        assert_eq!(LimitPeriod::Hour.end(now), t(2011, 1, 1, 0, 0, 0));
+        assert_eq!(LimitPeriod::Day.end(now), t(2011, 1, 1, 0, 0, 0));
+        assert_eq!(LimitPeriod::Month.start(now), t(2010, 12, 1, 0, 0, 0));
+        assert_eq!(LimitPeriod::Month.end(now), t(2011, 1, 1, 0, 0, 0));
+        assert_eq!(LimitPeriod::Year.start(now), t(2010, 1, 1, 0, 0, 0));
+        assert_eq!(LimitPeriod::Year.end(now), t(2011, 1, 1, 0, 0, 0));
         // 2010-12-31 is a Friday.
-        assert_eq!(Period::Week.start(now), t(2010, 12, 27, 0, 0, 0));
-        assert_eq!(Period::Week.end(now), t(2011, 1, 3, 0, 0, 0));
+        assert_eq!(LimitPeriod::Week.start(now), t(2010, 12, 27, 0, 0, 0));
+        assert_eq!(LimitPeriod::Week.end(now), t(2011, 1, 3, 0, 0, 0));
     }
 
     #[test]
     fn weeks_start_on_monday_and_sunday_belongs_to_previous_week() {
         // Monday
         let monday = t(2024, 1, 1, 0, 0, 0);
-        assert_eq!(Period::Week.start(monday), monday);
-        assert_eq!(Period::Week.end(monday), t(2024, 1, 8, 0, 0, 0));
+        assert_eq!(LimitPeriod::Week.start(monday), monday);
+        assert_eq!(LimitPeriod::Week.end(monday), t(2024, 1, 8, 0, 0, 0));
         // Sunday 23:59:59 is still in the week of Monday 2024-01-01.
         let sunday = t(2024, 1, 7, 23, 59, 59);
-        assert_eq!(Period::Week.start(sunday), monday);
+        assert_eq!(LimitPeriod::Week.start(sunday), monday);
         assert_eq!(
-            Period::Week.start(t(2024, 1, 8, 0, 0, 0)),
+            LimitPeriod::Week.start(t(2024, 1, 8, 0, 0, 0)),
             t(2024, 1, 8, 0, 0, 0)
         );
     }
@@ -250,11 +250,11 @@ mod tests {
     #[test]
     fn february_and_leap_years() {
         assert_eq!(
-            Period::Month.end(t(2024, 2, 29, 12, 0, 0)),
+            LimitPeriod::Month.end(t(2024, 2, 29, 12, 0, 0)),
             t(2024, 3, 1, 0, 0, 0)
         );
         assert_eq!(
-            Period::Month.start(t(2023, 2, 28, 23, 59, 59)),
+            LimitPeriod::Month.start(t(2023, 2, 28, 23, 59, 59)),
             t(2023, 2, 1, 0, 0, 0)
         );
     }
@@ -262,26 +262,26 @@ mod tests {
     #[test]
     fn eternity() {
         let now = t(2010, 5, 15, 1, 2, 3);
-        assert_eq!(Period::Eternity.start(now), t(1970, 1, 1, 0, 0, 0));
-        assert_eq!(Period::Eternity.end(now), t(9999, 12, 31, 0, 0, 0));
-        assert_eq!(Period::Eternity.remaining_seconds(now), -1);
+        assert_eq!(LimitPeriod::Eternity.start(now), t(1970, 1, 1, 0, 0, 0));
+        assert_eq!(LimitPeriod::Eternity.end(now), t(9999, 12, 31, 0, 0, 0));
+        assert_eq!(LimitPeriod::Eternity.remaining_seconds(now), -1);
     }
 
     #[test]
     fn remaining_seconds_round_up() {
         let now = t(2010, 5, 15, 22, 59, 59);
-        assert_eq!(Period::Hour.remaining_seconds(now), 1);
-        assert_eq!(Period::Day.remaining_seconds(now), 3601);
+        assert_eq!(LimitPeriod::Hour.remaining_seconds(now), 1);
+        assert_eq!(LimitPeriod::Day.remaining_seconds(now), 3601);
         let half = now + Duration::milliseconds(500);
-        assert_eq!(Period::Hour.remaining_seconds(half), 1);
+        assert_eq!(LimitPeriod::Hour.remaining_seconds(half), 1);
         let boundary = t(2010, 5, 16, 0, 0, 0);
-        assert_eq!(Period::Day.remaining_seconds(boundary), 86400);
+        assert_eq!(LimitPeriod::Day.remaining_seconds(boundary), 86400);
     }
 
     #[test]
     fn extreme_times_do_not_panic() {
         for t in [DateTime::<Utc>::MAX_UTC, DateTime::<Utc>::MIN_UTC] {
-            for p in Period::ALL {
+            for p in LimitPeriod::ALL {
                 let _ = (p.start(t), p.end(t), p.remaining_seconds(t));
             }
         }
@@ -297,13 +297,13 @@ mod tests {
 
     #[test]
     fn parse_and_order() {
-        for p in Period::ALL {
-            assert_eq!(p.as_str().parse::<Period>().unwrap(), p);
+        for p in LimitPeriod::ALL {
+            assert_eq!(p.as_str().parse::<LimitPeriod>().unwrap(), p);
         }
-        assert!("second".parse::<Period>().is_err());
-        let mut sorted = Period::DESC;
+        assert!("second".parse::<LimitPeriod>().is_err());
+        let mut sorted = LimitPeriod::DESC;
         sorted.sort();
-        assert_eq!(sorted, Period::ALL);
+        assert_eq!(sorted, LimitPeriod::ALL);
     }
 
     #[test]

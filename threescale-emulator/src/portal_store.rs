@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use serde_json::{Map, Value, json};
 
 use crate::config::{
-    EmulatorConfig, MappingRuleConfig, ProxyConfig, ServiceConfig, proxy_problems, rule_problems,
+    EmulatedService, EmulatorConfig, MappingRuleConfig, ProxyConfig, proxy_problems, rule_problems,
 };
 use crate::errors::EmulatorError;
 use crate::faults::{FaultAction, FaultState, Faults};
@@ -17,7 +17,7 @@ const DEFAULT_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
 /// One service as the portal holds it.
 #[derive(Debug)]
 pub(crate) struct Served {
-    pub(crate) config: ServiceConfig,
+    pub(crate) config: EmulatedService,
     proxy: ProxyConfig,
     version: u64,
     config_id: u64,
@@ -159,7 +159,7 @@ pub(crate) fn id_json(id: &str) -> Value {
     }
 }
 
-pub(crate) fn system_name(config: &ServiceConfig) -> String {
+pub(crate) fn system_name(config: &EmulatedService) -> String {
     config
         .system_name
         .clone()

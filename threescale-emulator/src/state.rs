@@ -14,7 +14,7 @@ use crate::config::{EmulatorConfig, MappingRuleConfig, ProxyConfig};
 use crate::errors::EmulatorError;
 use crate::faults::{FaultAction, FaultState, Faults};
 use crate::model::Registry;
-use crate::period::Period;
+use crate::period::LimitPeriod;
 use crate::portal_store::PortalState;
 use crate::report::ReportOutcome;
 use crate::route::Route;
@@ -49,9 +49,9 @@ impl AppRef {
 /// Counter values of one metric in the periods containing "now".
 ///
 /// ```
-/// use threescale_emulator::{Period, PeriodTotals};
+/// use threescale_emulator::{LimitPeriod, PeriodTotals};
 /// let t = PeriodTotals { minute: 3, eternity: 7, ..PeriodTotals::default() };
-/// assert_eq!(t.get(Period::Eternity), 7);
+/// assert_eq!(t.get(LimitPeriod::Eternity), 7);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PeriodTotals {
@@ -73,27 +73,27 @@ pub struct PeriodTotals {
 
 impl PeriodTotals {
     /// The value for one period.
-    pub fn get(&self, period: Period) -> i64 {
+    pub fn get(&self, period: LimitPeriod) -> i64 {
         match period {
-            Period::Minute => self.minute,
-            Period::Hour => self.hour,
-            Period::Day => self.day,
-            Period::Week => self.week,
-            Period::Month => self.month,
-            Period::Year => self.year,
-            Period::Eternity => self.eternity,
+            LimitPeriod::Minute => self.minute,
+            LimitPeriod::Hour => self.hour,
+            LimitPeriod::Day => self.day,
+            LimitPeriod::Week => self.week,
+            LimitPeriod::Month => self.month,
+            LimitPeriod::Year => self.year,
+            LimitPeriod::Eternity => self.eternity,
         }
     }
 
-    fn set(&mut self, period: Period, v: i64) {
+    fn set(&mut self, period: LimitPeriod, v: i64) {
         match period {
-            Period::Minute => self.minute = v,
-            Period::Hour => self.hour = v,
-            Period::Day => self.day = v,
-            Period::Week => self.week = v,
-            Period::Month => self.month = v,
-            Period::Year => self.year = v,
-            Period::Eternity => self.eternity = v,
+            LimitPeriod::Minute => self.minute = v,
+            LimitPeriod::Hour => self.hour = v,
+            LimitPeriod::Day => self.day = v,
+            LimitPeriod::Week => self.week = v,
+            LimitPeriod::Month => self.month = v,
+            LimitPeriod::Year => self.year = v,
+            LimitPeriod::Eternity => self.eternity = v,
         }
     }
 }
@@ -235,7 +235,7 @@ impl EmulatorState {
             .enumerate()
             .map(|(m, metric)| {
                 let mut totals = PeriodTotals::default();
-                for p in Period::ALL {
+                for p in LimitPeriod::ALL {
                     totals.set(p, store.value(svc_idx, app_idx, m, p, now));
                 }
                 (metric.name.clone(), totals)

@@ -6,7 +6,7 @@ use std::collections::{HashMap, VecDeque};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::period::Period;
+use crate::period::LimitPeriod;
 use crate::usage::UsageVal;
 
 /// Errors kept per service (like the backend's `MAX_NUM_ERRORS`).
@@ -19,7 +19,7 @@ struct CounterKey {
     service: u32,
     app: u32,
     metric: u32,
-    period: Period,
+    period: LimitPeriod,
     bucket: i64,
 }
 
@@ -77,7 +77,13 @@ pub(crate) struct Store {
     pub stats: RequestStats,
 }
 
-fn key(service: usize, app: usize, metric: usize, period: Period, t: DateTime<Utc>) -> CounterKey {
+fn key(
+    service: usize,
+    app: usize,
+    metric: usize,
+    period: LimitPeriod,
+    t: DateTime<Utc>,
+) -> CounterKey {
     CounterKey {
         service: service as u32,
         app: app as u32,
@@ -89,12 +95,12 @@ fn key(service: usize, app: usize, metric: usize, period: Period, t: DateTime<Ut
 
 impl Store {
     /// The stored value of a counter for the period containing `t`.
-    pub fn value(
+    pub(crate) fn value(
         &self,
         service: usize,
         app: usize,
         metric: usize,
-        period: Period,
+        period: LimitPeriod,
         t: DateTime<Utc>,
     ) -> i64 {
         self.counters
@@ -105,7 +111,7 @@ impl Store {
 
     /// Applies processed usage at time `t` to every period bucket: `#N` sets (and
     /// `#0` deletes), anything else adds.
-    pub fn apply(
+    pub(crate) fn apply(
         &mut self,
         service: usize,
         app: usize,
@@ -115,7 +121,7 @@ impl Store {
         for (metric, value) in usage {
             let set = value.is_set();
             let amount = value.apply_to(0);
-            for period in Period::ALL {
+            for period in LimitPeriod::ALL {
                 let k = key(service, app, *metric, period, t);
                 if set && amount == 0 {
                     self.counters.remove(&k);
@@ -145,12 +151,18 @@ impl Store {
             .checked_sub_signed(Duration::hours(26))
             .map_or(i64::MIN, |t| t.timestamp());
         self.counters.retain(|k, _| {
-            !matches!(k.period, Period::Minute | Period::Hour) || k.bucket >= horizon
+            !matches!(k.period, LimitPeriod::Minute | LimitPeriod::Hour) || k.bucket >= horizon
         });
         self.inserts_since_sweep = 0;
     }
 
-    pub fn log_error(&mut self, service: usize, code: &str, message: &str, now: DateTime<Utc>) {
+    pub(crate) fn log_error(
+        &mut self,
+        service: usize,
+        code: &str,
+        message: &str,
+        now: DateTime<Utc>,
+    ) {
         let log = self.errors.entry(service).or_default();
         log.push_front(ErrorEntry {
             code: code.to_string(),
@@ -161,19 +173,19 @@ impl Store {
     }
 
     /// Newest first.
-    pub fn errors(&self, service: usize) -> Vec<ErrorEntry> {
+    pub(crate) fn errors(&self, service: usize) -> Vec<ErrorEntry> {
         self.errors
             .get(&service)
             .map(|l| l.iter().cloned().collect())
             .unwrap_or_default()
     }
 
-    pub fn clear_errors(&mut self, service: usize) {
+    pub(crate) fn clear_errors(&mut self, service: usize) {
         self.errors.remove(&service);
     }
 
     /// Clears counters, error logs and statistics.
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         *self = Store::default();
     }
 }
@@ -189,16 +201,16 @@ mod tests {
         let t = Utc.with_ymd_and_hms(2010, 5, 15, 10, 0, 0).unwrap();
         s.apply(0, 0, &[(0, UsageVal::Raw("3".into()))], t);
         s.apply(0, 0, &[(0, UsageVal::Int(2))], t);
-        assert_eq!(s.value(0, 0, 0, Period::Minute, t), 5);
-        assert_eq!(s.value(0, 0, 0, Period::Eternity, t), 5);
+        assert_eq!(s.value(0, 0, 0, LimitPeriod::Minute, t), 5);
+        assert_eq!(s.value(0, 0, 0, LimitPeriod::Eternity, t), 5);
         let later = t + Duration::minutes(1);
-        assert_eq!(s.value(0, 0, 0, Period::Minute, later), 0);
-        assert_eq!(s.value(0, 0, 0, Period::Hour, later), 5);
+        assert_eq!(s.value(0, 0, 0, LimitPeriod::Minute, later), 0);
+        assert_eq!(s.value(0, 0, 0, LimitPeriod::Hour, later), 5);
         s.apply(0, 0, &[(0, UsageVal::Raw("#9".into()))], later);
-        assert_eq!(s.value(0, 0, 0, Period::Minute, later), 9);
-        assert_eq!(s.value(0, 0, 0, Period::Hour, later), 9);
+        assert_eq!(s.value(0, 0, 0, LimitPeriod::Minute, later), 9);
+        assert_eq!(s.value(0, 0, 0, LimitPeriod::Hour, later), 9);
         s.apply(0, 0, &[(0, UsageVal::Raw("#0".into()))], later);
-        assert_eq!(s.value(0, 0, 0, Period::Day, later), 0);
+        assert_eq!(s.value(0, 0, 0, LimitPeriod::Day, later), 0);
     }
 
     #[test]
@@ -221,7 +233,7 @@ mod tests {
         s.apply(0, 0, &[(0, UsageVal::Int(1))], t);
         let much_later = t + Duration::days(3);
         s.sweep(much_later);
-        assert_eq!(s.value(0, 0, 0, Period::Minute, t), 0);
-        assert_eq!(s.value(0, 0, 0, Period::Eternity, much_later), 1);
+        assert_eq!(s.value(0, 0, 0, LimitPeriod::Minute, t), 0);
+        assert_eq!(s.value(0, 0, 0, LimitPeriod::Eternity, much_later), 1);
     }
 }

@@ -12,18 +12,18 @@ use chrono::{Duration, NaiveDate};
 use regex::Regex;
 
 /// How far in the past a reported transaction may be (seconds).
-pub const REPORT_DEADLINE_PAST: i64 = 86_400;
+pub(crate) const REPORT_DEADLINE_PAST: i64 = 86_400;
 /// How far in the future a reported transaction may be (seconds).
-pub const REPORT_DEADLINE_FUTURE: i64 = 3_600;
+pub(crate) const REPORT_DEADLINE_FUTURE: i64 = 3_600;
 
 /// Parses a transaction timestamp into UNIX seconds (UTC, fractions dropped).
-pub fn parse_to_utc(input: &str) -> Option<i64> {
+pub(crate) fn parse_to_utc(input: &str) -> Option<i64> {
     ruby_integer(input).or_else(|| parse_date(input))
 }
 
 /// Ruby's `Integer(str)`: surrounding whitespace, a sign, `0x`/`0b`/`0o`/`0` prefixes
 /// and single underscores between digits. Values past `i64` saturate.
-pub fn ruby_integer(input: &str) -> Option<i64> {
+pub(crate) fn ruby_integer(input: &str) -> Option<i64> {
     let s = input.trim_matches(|c: char| c.is_ascii_whitespace());
     let (negative, s) = match s.as_bytes().first()? {
         b'-' => (true, &s[1..]),
@@ -209,7 +209,7 @@ fn find_date(s: &str) -> Option<(i32, u32, u32)> {
 
 /// Why a transaction timestamp is refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OutOfRange {
+pub(crate) enum OutOfRange {
     /// More than [`REPORT_DEADLINE_PAST`] seconds before now.
     TooOld,
     /// More than [`REPORT_DEADLINE_FUTURE`] seconds after now.
@@ -217,7 +217,7 @@ pub enum OutOfRange {
 }
 
 /// The backend's window check (`ensure_on_time!`), on whole seconds.
-pub fn check_window(ts: i64, now: i64) -> Result<(), OutOfRange> {
+pub(crate) fn check_window(ts: i64, now: i64) -> Result<(), OutOfRange> {
     let diff = ts.saturating_sub(now);
     if diff < -REPORT_DEADLINE_PAST {
         Err(OutOfRange::TooOld)

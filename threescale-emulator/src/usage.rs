@@ -10,12 +10,12 @@ use crate::params::{Params, Value};
 use crate::ruby::ruby_to_i;
 
 /// Whether a raw usage value is a set (`#N`).
-pub fn is_set(raw: &str) -> bool {
+pub(crate) fn is_set(raw: &str) -> bool {
     raw.starts_with('#')
 }
 
 /// `Usage.get_from`: the value after applying `raw` to `current`.
-pub fn get_from(raw: Option<&str>, current: i64) -> i64 {
+pub(crate) fn get_from(raw: Option<&str>, current: i64) -> i64 {
     match raw {
         Some(r) if is_set(r) => ruby_to_i(&r[1..]),
         Some(r) => current.saturating_add(ruby_to_i(r)),
@@ -31,11 +31,11 @@ pub(crate) enum UsageVal {
 }
 
 impl UsageVal {
-    pub fn is_set(&self) -> bool {
+    pub(crate) fn is_set(&self) -> bool {
         matches!(self, UsageVal::Raw(r) if is_set(r))
     }
 
-    pub fn to_i(&self) -> i64 {
+    pub(crate) fn to_i(&self) -> i64 {
         match self {
             UsageVal::Raw(r) => ruby_to_i(r),
             UsageVal::Int(i) => *i,
@@ -43,7 +43,7 @@ impl UsageVal {
     }
 
     /// `Usage.get_from(self, current)`.
-    pub fn apply_to(&self, current: i64) -> i64 {
+    pub(crate) fn apply_to(&self, current: i64) -> i64 {
         match self {
             UsageVal::Raw(r) => get_from(Some(r), current),
             UsageVal::Int(i) => current.saturating_add(*i),
@@ -55,7 +55,7 @@ impl UsageVal {
 pub(crate) type ProcessedUsage = Vec<(usize, UsageVal)>;
 
 /// The backend's `/\A\s*#?\d+\s*\Z/`.
-pub fn is_sane_value(s: &str) -> bool {
+pub(crate) fn is_sane_value(s: &str) -> bool {
     let ws = |c: char| matches!(c, ' ' | '\t' | '\n' | '\x0b' | '\x0c' | '\r');
     let t = s.trim_start_matches(ws);
     let t = t.strip_prefix('#').unwrap_or(t);
@@ -156,7 +156,7 @@ pub(crate) fn without_zeros(usage: &Params) -> Params {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{EmulatorConfig, ServiceConfig};
+    use crate::config::{EmulatedService, EmulatorConfig};
     use crate::model::Registry;
     use crate::params::parse_nested_query;
 
@@ -164,7 +164,7 @@ mod tests {
         let config = EmulatorConfig {
             admin_access_token: None,
             services: vec![
-                ServiceConfig::new("1")
+                EmulatedService::new("1")
                     .metric("hits")
                     .child_metric("c1", "hits")
                     .child_metric("c2", "hits")

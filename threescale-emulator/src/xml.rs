@@ -6,13 +6,13 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::period::{Period, format_time};
+use crate::period::{LimitPeriod, format_time};
 
 /// The XML declaration every document starts with.
-pub const DECLARATION: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>";
+pub(crate) const DECLARATION: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>";
 
 /// `String#encode(xml: :text)`: escapes `&`, `<` and `>`.
-pub fn escape_text(s: &str) -> String {
+pub(crate) fn escape_text(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -27,7 +27,7 @@ pub fn escape_text(s: &str) -> String {
 
 /// Builder's text escaping: C1 controls read as CP1252, characters XML does not allow
 /// become `*`, and `&`, `<`, `>` are escaped.
-pub fn escape_builder(s: &str) -> String {
+pub(crate) fn escape_builder(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         let c = cp1252(c);
@@ -80,7 +80,7 @@ fn cp1252(c: char) -> char {
 }
 
 /// The error document: `<?xml ...?><error code="CODE">MESSAGE</error>`.
-pub fn error_xml(code: &str, message: &str) -> String {
+pub(crate) fn error_xml(code: &str, message: &str) -> String {
     format!(
         "{DECLARATION}<error code=\"{}\">{}</error>",
         escape_attr(code),
@@ -96,7 +96,7 @@ fn escape_attr(s: &str) -> String {
 #[derive(Clone, Debug)]
 pub(crate) struct ReportLine<'a> {
     pub metric: &'a str,
-    pub period: Period,
+    pub period: LimitPeriod,
     pub now: DateTime<Utc>,
     pub max_value: i64,
     pub current_value: i64,
@@ -203,7 +203,7 @@ fn push_report(x: &mut String, r: &ReportLine<'_>) {
     } else {
         ">"
     });
-    if r.period != Period::Eternity {
+    if r.period != LimitPeriod::Eternity {
         x.push_str("<period_start>");
         x.push_str(&format_time(r.period.start(r.now)));
         x.push_str("</period_start><period_end>");
@@ -240,7 +240,7 @@ mod tests {
             plan: "Basic",
             reports: vec![ReportLine {
                 metric: "hits",
-                period: Period::Day,
+                period: LimitPeriod::Day,
                 now,
                 max_value: 4,
                 current_value: 5,
@@ -270,7 +270,7 @@ mod tests {
             plan: "A&B",
             reports: vec![ReportLine {
                 metric: "hits",
-                period: Period::Eternity,
+                period: LimitPeriod::Eternity,
                 now,
                 max_value: 10,
                 current_value: 3,

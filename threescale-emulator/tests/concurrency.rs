@@ -5,20 +5,20 @@ mod common;
 
 use common::*;
 use threescale_emulator::{
-    AppRef, ApplicationConfig, EmulatorConfig, Period, PlanConfig, ServiceConfig,
+    AppRef, ApplicationConfig, EmulatedService, EmulatorConfig, LimitPeriod, PlanConfig,
 };
 
 fn config() -> EmulatorConfig {
     EmulatorConfig::builder()
         .service(
-            ServiceConfig::new("77")
+            EmulatedService::new("77")
                 .provider_key("pk")
                 .metric("hits")
                 .child_metric("orders", "hits")
                 .plan(
                     PlanConfig::new("p")
-                        .limit("hits", Period::Minute, 100)
-                        .limit("orders", Period::Day, 1_000_000),
+                        .limit("hits", LimitPeriod::Minute, 100)
+                        .limit("orders", LimitPeriod::Day, 1_000_000),
                 )
                 .application(ApplicationConfig::with_app_id("p", "a"))
                 .application(ApplicationConfig::with_app_id("p", "r")),

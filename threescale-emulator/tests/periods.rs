@@ -1,11 +1,12 @@
-//! Period alignment with the injected clock, around every boundary.
+//! LimitPeriod alignment with the injected clock, around every boundary.
 
 mod common;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use common::*;
 use threescale_emulator::{
-    AppRef, ApplicationConfig, EmulatorConfig, EmulatorHandle, Period, PlanConfig, ServiceConfig,
+    AppRef, ApplicationConfig, EmulatedService, EmulatorConfig, EmulatorHandle, LimitPeriod,
+    PlanConfig,
 };
 
 fn t(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> DateTime<Utc> {
@@ -14,16 +15,16 @@ fn t(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> DateTime<Utc> {
 
 fn config() -> EmulatorConfig {
     let mut plan = PlanConfig::new("all");
-    for p in Period::ALL {
+    for p in LimitPeriod::ALL {
         plan = plan.limit("hits", p, 1000);
     }
     EmulatorConfig::builder()
         .service(
-            ServiceConfig::new("9")
+            EmulatedService::new("9")
                 .provider_key("pk")
                 .metric("hits")
                 .plan(plan)
-                .plan(PlanConfig::new("tight").limit("hits", Period::Minute, 5))
+                .plan(PlanConfig::new("tight").limit("hits", LimitPeriod::Minute, 5))
                 .application(ApplicationConfig::with_app_id("all", "a"))
                 .application(ApplicationConfig::with_app_id("tight", "b")),
         )
@@ -40,20 +41,20 @@ async fn hit(h: &EmulatorHandle) {
     assert_eq!(r.status, 200, "{}", r.body);
 }
 
-fn value(h: &EmulatorHandle, p: Period) -> i64 {
+fn value(h: &EmulatorHandle, p: LimitPeriod) -> i64 {
     h.usage("9", AppRef::app_id("a")).unwrap().usage["hits"].get(p)
 }
 
 /// One hit just before `boundary`, then checks which periods rolled over at it.
-async fn check_rollover(boundary: DateTime<Utc>, rolled: &[Period]) {
+async fn check_rollover(boundary: DateTime<Utc>, rolled: &[LimitPeriod]) {
     let h = start_with(config()).await;
     h.set_time(boundary - Duration::seconds(1));
     hit(&h).await;
-    for p in Period::ALL {
+    for p in LimitPeriod::ALL {
         assert_eq!(value(&h, p), 1, "{p} before {boundary}");
     }
     h.set_time(boundary);
-    for p in Period::ALL {
+    for p in LimitPeriod::ALL {
         let expected = if rolled.contains(&p) { 0 } else { 1 };
         assert_eq!(value(&h, p), expected, "{p} at {boundary}");
     }
@@ -62,7 +63,7 @@ async fn check_rollover(boundary: DateTime<Utc>, rolled: &[Period]) {
 
 #[tokio::test]
 async fn minute_hour_day_rollovers() {
-    use Period::*;
+    use LimitPeriod::*;
     check_rollover(t(2010, 5, 15, 12, 1, 0), &[Minute]).await;
     check_rollover(t(2010, 5, 15, 13, 0, 0), &[Minute, Hour]).await;
     // 2010-05-15 is a Saturday: the day ends, the week does not
@@ -71,7 +72,7 @@ async fn minute_hour_day_rollovers() {
 
 #[tokio::test]
 async fn week_starts_on_monday() {
-    use Period::*;
+    use LimitPeriod::*;
     // Sunday 23:59:59 -> Monday 00:00:00
     check_rollover(t(2010, 5, 17, 0, 0, 0), &[Minute, Hour, Day, Week]).await;
     // a Monday and the following Sunday share a week
@@ -85,7 +86,7 @@ async fn week_starts_on_monday() {
 
 #[tokio::test]
 async fn month_and_year_rollovers() {
-    use Period::*;
+    use LimitPeriod::*;
     check_rollover(t(2010, 6, 1, 0, 0, 0), &[Minute, Hour, Day, Month]).await;
     // 2011-01-01 is a Saturday: the week goes on across the year
     check_rollover(t(2011, 1, 1, 0, 0, 0), &[Minute, Hour, Day, Month, Year]).await;
@@ -174,8 +175,8 @@ async fn clock_over_http() {
         .unwrap();
     let body: serde_json::Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
     assert_eq!(body["now"], "2010-06-01T00:00:00+00:00");
-    assert_eq!(value(&h, Period::Month), 0);
-    assert_eq!(value(&h, Period::Year), 1);
+    assert_eq!(value(&h, LimitPeriod::Month), 0);
+    assert_eq!(value(&h, LimitPeriod::Year), 1);
     let r = client()
         .post(format!("{}/_emulator/time", h.url()))
         .body(r#"{"now":"yesterday"}"#)

@@ -5,14 +5,14 @@ mod common;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use common::*;
-use threescale_emulator::{AppRef, EmulatorHandle, Period, PeriodTotals};
+use threescale_emulator::{AppRef, EmulatorHandle, LimitPeriod, PeriodTotals};
 
 fn totals(h: &EmulatorHandle, metric: &str) -> PeriodTotals {
     h.usage("1001", AppRef::app_id("app1")).unwrap().usage[metric]
 }
 
 /// The value of `hits` for app1 in the period containing `at`.
-async fn hits_at(h: &EmulatorHandle, period: Period, at: DateTime<Utc>) -> i64 {
+async fn hits_at(h: &EmulatorHandle, period: LimitPeriod, at: DateTime<Utc>) -> i64 {
     let saved = h.state().now();
     h.set_time(at);
     let v = totals(h, "hits").get(period);
@@ -257,27 +257,27 @@ async fn timestamp_formats() {
     send("2010-04-22+21:00:25+-02:00").await; // 23:00:25 UTC
     send("1271980765").await; // 2010-04-22 23:59:25 UTC
     send("2010-04-22T23:00:00Z").await;
-    assert_eq!(hits_at(&h, Period::Day, apr22).await, 6);
-    assert_eq!(hits_at(&h, Period::Day, apr23).await, 0);
+    assert_eq!(hits_at(&h, LimitPeriod::Day, apr22).await, 6);
+    assert_eq!(hits_at(&h, LimitPeriod::Day, apr23).await, 0);
     // 21:55:45 UTC is the only one in the 21:00 hour
     let nine_pm = Utc.with_ymd_and_hms(2010, 4, 22, 21, 30, 0).unwrap();
-    assert_eq!(hits_at(&h, Period::Hour, nine_pm).await, 1);
+    assert_eq!(hits_at(&h, LimitPeriod::Hour, nine_pm).await, 1);
     // blank and garbage mean "now"
     send("").await;
     send("2012garbage2012").await;
-    assert_eq!(hits_at(&h, Period::Day, apr23).await, 2);
+    assert_eq!(hits_at(&h, LimitPeriod::Day, apr23).await, 2);
     // no timestamp at all
     let body = format!(
         "provider_key=pk1&{}",
         tx(0, "[app_id]=app1&[usage][hits]=1")
     );
     report(&h, &body).await;
-    assert_eq!(hits_at(&h, Period::Day, apr23).await, 3);
+    assert_eq!(hits_at(&h, LimitPeriod::Day, apr23).await, 3);
     // slashes
     h.set_time(Utc.with_ymd_and_hms(2012, 10, 1, 0, 0, 0).unwrap());
     send("2012%2F10%2F01").await;
     let oct = Utc.with_ymd_and_hms(2012, 10, 1, 0, 0, 0).unwrap();
-    assert_eq!(hits_at(&h, Period::Month, oct).await, 1);
+    assert_eq!(hits_at(&h, LimitPeriod::Month, oct).await, 1);
     assert!(h.errors("1001").unwrap().is_empty());
 }
 

@@ -5,7 +5,7 @@ mod common;
 use chrono::{TimeZone, Utc};
 use common::*;
 use threescale_emulator::{
-    AppRef, ApplicationConfig, EmulatorConfig, Period, PlanConfig, ServiceConfig,
+    AppRef, ApplicationConfig, EmulatedService, EmulatorConfig, LimitPeriod, PlanConfig,
 };
 
 const APP1: &str = "provider_key=pk1&app_id=app1&app_key=key1";
@@ -178,15 +178,15 @@ async fn exceeded_attribute_and_denial_without_usage() {
 async fn predicted_usage_checks_only_its_metrics() {
     let config = EmulatorConfig::builder()
         .service(
-            ServiceConfig::new("7")
+            EmulatedService::new("7")
                 .provider_key("pk")
                 .metric("a")
                 .metric("b")
-                .plan(
-                    PlanConfig::new("p")
-                        .limit("a", Period::Day, 5)
-                        .limit("b", Period::Day, 5),
-                )
+                .plan(PlanConfig::new("p").limit("a", LimitPeriod::Day, 5).limit(
+                    "b",
+                    LimitPeriod::Day,
+                    5,
+                ))
                 .application(ApplicationConfig::with_app_id("p", "x")),
         )
         .build()
@@ -357,16 +357,16 @@ async fn limit_headers_values() {
 async fn limit_headers_when_rate_limited_and_ties() {
     let config = EmulatorConfig::builder()
         .service(
-            ServiceConfig::new("8")
+            EmulatedService::new("8")
                 .provider_key("pk")
                 .metric("hits")
                 .metric("tied")
                 .plan(
                     PlanConfig::new("p")
-                        .limit("hits", Period::Hour, 10)
-                        .limit("hits", Period::Day, 100)
-                        .limit("tied", Period::Hour, 10)
-                        .limit("tied", Period::Day, 10),
+                        .limit("hits", LimitPeriod::Hour, 10)
+                        .limit("hits", LimitPeriod::Day, 100)
+                        .limit("tied", LimitPeriod::Hour, 10)
+                        .limit("tied", LimitPeriod::Day, 10),
                 )
                 .application(ApplicationConfig::with_app_id("p", "x")),
         )

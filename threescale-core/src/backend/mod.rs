@@ -396,6 +396,7 @@ impl AuthResponse {
 /// assert!(!BackendError::Request("URI too long".into()).is_outage());
 /// ```
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum BackendError {
     /// The backend answered with an `<error>` document (4xx, or defensively a
     /// 200/409 carrying one). For a 4xx whose body is empty (`no_body`, or a

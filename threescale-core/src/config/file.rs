@@ -54,9 +54,11 @@ use crate::{
 };
 
 /// Parses the project's config format (YAML or JSON) or, when the document
-/// has a proxy config's top-level keys, a proxy config JSON.
+/// has a proxy config's top-level keys, a proxy config JSON. (Crate-private:
+/// users call [`Config::from_file`]; this example runs in the unit tests'
+/// `config_files`.)
 ///
-/// ```
+/// ```ignore
 /// use threescale_core::config::file::parse_project_config;
 /// let yaml = r#"
 /// service:
@@ -70,7 +72,8 @@ use crate::{
 /// let err = parse_project_config("service: { id: 1 }", "bad.yaml").unwrap_err();
 /// assert!(err.to_string().contains("service_token"));
 /// ```
-pub fn parse_project_config(text: &str, source_name: &str) -> Result<Config, ConfigError> {
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) fn parse_project_config(text: &str, source_name: &str) -> Result<Config, ConfigError> {
     project_builder(text, source_name)?.build()
 }
 
@@ -126,14 +129,14 @@ fn emulator_config_error(source_name: &str) -> ConfigError {
 /// valid, so a bare rule set can be tried with `threescale map`.
 ///
 /// ```
-/// use threescale_core::config::file::parse_mapping_rules;
+/// use threescale_core::RulesFile;
 /// let json = r#"{"services": [{"id": 1, "proxy": {"proxy_rules": [
 ///     {"http_method": "GET", "pattern": "/a", "metric_system_name": "a", "delta": 1}]}}]}"#;
-/// let file = parse_mapping_rules(json, "rules.json", None).unwrap();
+/// let file = RulesFile::parse(json, "rules.json", None).unwrap();
 /// assert_eq!(file.service_id, "1");
 /// assert_eq!(file.rules.matches("GET", "/a/b", None).usage.get("a"), Some(1));
 /// ```
-pub fn parse_mapping_rules(
+pub(crate) fn parse_mapping_rules(
     text: &str,
     source_name: &str,
     service_id: Option<&str>,
@@ -177,8 +180,9 @@ pub fn parse_mapping_rules(
     }
 }
 
-/// What [`parse_mapping_rules`] found.
+/// The mapping rules a configuration file gives (see [`RulesFile::parse`]).
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct RulesFile {
     /// The service the rules belong to (empty when the file names none).
     pub service_id: String,
@@ -188,8 +192,22 @@ pub struct RulesFile {
     pub services: usize,
 }
 
+impl RulesFile {
+    /// Reads only the mapping rules of a configuration file's text (the
+    /// rules of a proxy config's service `service_id`, or its first, or of a
+    /// project config), as `threescale map` does. `source_name` names the
+    /// text in errors.
+    pub fn parse(
+        text: &str,
+        source_name: &str,
+        service_id: Option<&str>,
+    ) -> Result<RulesFile, ConfigError> {
+        parse_mapping_rules(text, source_name, service_id)
+    }
+}
+
 /// Loads a project config or a proxy config JSON file.
-pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
+pub(crate) fn load_file(path: &Path) -> Result<Config, ConfigError> {
     builder_from_file(path)?.build()
 }
 

@@ -11,9 +11,12 @@
 //! once, in [`crate::DenialKind`], with their defaults and their names in each
 //! source, and every loader loops over [`crate::DenialKind::ALL`].
 
-pub mod file;
-pub mod portal;
-pub mod proxy;
+pub(crate) mod file;
+pub(crate) mod portal;
+pub(crate) mod proxy;
+
+pub use file::RulesFile;
+pub use portal::{DeploymentEnv, Portal};
 
 use std::time::Duration;
 
@@ -54,6 +57,7 @@ impl ConfigError {
 
 /// Everything 3scale knows about one service that the middleware needs.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct ServiceConfig {
     /// Service id.
     pub service_id: String,
@@ -92,6 +96,7 @@ impl ServiceConfig {
 
 /// How the engine talks to the backend.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Mode {
     /// One authrep per request: exact, one backend round trip each.
     Sync,
@@ -101,6 +106,7 @@ pub enum Mode {
 
 /// Settings of [`Mode::Cached`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CacheSettings {
     /// How long an authorization is trusted.
     pub ttl: Duration,
@@ -142,6 +148,7 @@ pub struct CacheSettings {
 /// `caching_type`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum OutageBehaviour {
     /// Trust entries only within their TTL.
     Strict,
@@ -166,6 +173,70 @@ impl Default for CacheSettings {
             max_pending: 1_000_000,
             outage: OutageBehaviour::default(),
         }
+    }
+}
+
+/// Builder-style setters, for code outside this crate (the struct is
+/// `#[non_exhaustive]`): `CacheSettings::default().ttl(..).max_bytes(..)`.
+/// Values are checked when the configuration is built.
+///
+/// ```
+/// use std::time::Duration;
+/// use threescale_core::{CacheSettings, OutageBehaviour};
+/// let settings = CacheSettings::default()
+///     .ttl(Duration::from_secs(30))
+///     .max_bytes(1 << 20)
+///     .outage(OutageBehaviour::Strict);
+/// assert_eq!(settings.ttl, Duration::from_secs(30));
+/// assert_eq!(settings.max_bytes, 1 << 20);
+/// ```
+impl CacheSettings {
+    /// Sets `ttl`: how long an authorization is trusted.
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// Sets `negative_ttl`: how long a denial (bad key) is remembered.
+    pub fn negative_ttl(mut self, negative_ttl: Duration) -> Self {
+        self.negative_ttl = negative_ttl;
+        self
+    }
+
+    /// Sets `flush_interval`: how often usage is reported.
+    pub fn flush_interval(mut self, flush_interval: Duration) -> Self {
+        self.flush_interval = flush_interval;
+        self
+    }
+
+    /// Sets `max_batch`: at most this many transactions per report POST (≤ 1000).
+    pub fn max_batch(mut self, max_batch: usize) -> Self {
+        self.max_batch = max_batch;
+        self
+    }
+
+    /// Sets `capacity`: at most this many cached authorizations.
+    pub fn capacity(mut self, capacity: u64) -> Self {
+        self.capacity = capacity;
+        self
+    }
+
+    /// Sets `max_bytes`: at most this many bytes of cached authorizations (at least [`MIN_CACHE_BYTES`]).
+    pub fn max_bytes(mut self, max_bytes: u64) -> Self {
+        self.max_bytes = max_bytes;
+        self
+    }
+
+    /// Sets `max_pending`: at most this many applications' usage kept for retry during outages.
+    pub fn max_pending(mut self, max_pending: usize) -> Self {
+        self.max_pending = max_pending;
+        self
+    }
+
+    /// Sets `outage`: what cached entries are worth while the backend is unavailable.
+    pub fn outage(mut self, outage: OutageBehaviour) -> Self {
+        self.outage = outage;
+        self
     }
 }
 
@@ -208,6 +279,7 @@ pub enum RateLimitHeaders {
 
 /// One protected service and how the engine treats it.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Config {
     /// The service.
     pub service: ServiceConfig,
@@ -846,19 +918,11 @@ pub(crate) fn compile_rules(
     source: &str,
     field: &str,
 ) -> Result<MappingRules, ConfigError> {
-    for (i, rule) in rules.iter().enumerate() {
-        rule.validate().map_err(|issue| {
-            ConfigError::new(
-                source,
-                format!("{field}[{i}].{}", issue.field),
-                format!("{} ({:?})", issue.reason, rule.pattern),
-            )
-        })?;
-    }
+    // Compiled once: the error names the rule and its field.
     MappingRules::new(rules).map_err(|e| {
         ConfigError::new(
             source,
-            format!("{field}[{}]", e.index),
+            format!("{field}[{}].{}", e.index, e.field),
             format!("{} ({:?})", e.reason, e.pattern),
         )
     })
@@ -899,17 +963,20 @@ pub(crate) fn parse_content_type(value: &str) -> Result<http::HeaderValue, Strin
 /// [`crate::ThreeScale::new`]. The message never repeats user information.
 ///
 /// ```
-/// use threescale_core::config::validate_url;
-/// assert!(validate_url("http://127.0.0.1:3001").is_ok());
-/// assert!(validate_url("http://user:pass@127.0.0.1:3001").is_err());
-/// assert!(validate_url("http://127.0.0.1:3001/?a=b").is_err());
+/// use threescale_core::Config;
+/// let build = |url: &str| Config::builder().service_token("t", "1").backend_url(url).build();
+/// assert!(build("http://127.0.0.1:3001").is_ok());
+/// let err = build("http://user:pass@127.0.0.1:3001").unwrap_err();
+/// assert_eq!(err.field, "backend_url");
+/// assert!(!err.to_string().contains("pass"), "{err}");
+/// assert!(build("http://127.0.0.1:3001/?a=b").is_err());
 /// ```
-pub fn validate_url(url: &str) -> Result<(), String> {
+pub(crate) fn validate_url(url: &str) -> Result<(), String> {
     crate::backend::parse_backend_url(url).map(|_| ())
 }
 
 /// Checks the cached-mode settings.
-pub fn validate_cache(settings: &CacheSettings) -> Result<(), (&'static str, String)> {
+pub(crate) fn validate_cache(settings: &CacheSettings) -> Result<(), (&'static str, String)> {
     if settings.max_batch == 0 || settings.max_batch > 1000 {
         return Err(("mode.cached.max_batch", "must be between 1 and 1000".into()));
     }

@@ -49,7 +49,7 @@ impl DeploymentEnv {
 /// Where a service's proxy configuration lives in the admin portal.
 ///
 /// ```
-/// use threescale_core::config::portal::{Portal, DeploymentEnv};
+/// use threescale_core::{DeploymentEnv, Portal};
 /// let portal = Portal::new("https://admin.example.com", "ACCESS_TOKEN", "42", DeploymentEnv::Staging);
 /// assert_eq!(portal.url(), "https://admin.example.com/admin/api/services/42/proxy/configs/staging/latest.json");
 /// assert!(!format!("{portal:?}").contains("ACCESS_TOKEN"));
@@ -102,7 +102,7 @@ impl Portal {
     /// Reads the gateway's variables through `var` (see the module docs).
     ///
     /// ```
-    /// use threescale_core::config::portal::Portal;
+    /// use threescale_core::Portal;
     /// let portal = Portal::from_vars(|name| match name {
     ///     "THREESCALE_PORTAL_ENDPOINT" => Some("http://secret-token@127.0.0.1:3002".into()),
     ///     "THREESCALE_SERVICE_ID" => Some("42".into()),
@@ -188,7 +188,7 @@ impl Portal {
 
     /// Fetches and validates the configuration. The engine settings come from
     /// the service's policy chain exactly as for the same JSON read from a file
-    /// ([`super::proxy`]): the batcher policy selects Cached mode.
+    /// ([`Config::from_proxy_config`]): the batcher policy selects Cached mode.
     pub async fn load(&self) -> Result<Config, ConfigError> {
         let source = self.source_name();
         let fail = |reason: String| ConfigError::new(source.clone(), "", reason);

@@ -43,9 +43,11 @@ use crate::{
     ProviderAuth,
 };
 
-/// Parses a proxy config JSON into its services.
+/// Parses a proxy config JSON into its services. (Crate-private, like every
+/// parser: users load one service with [`Config::from_proxy_config`]; this
+/// example runs in the unit tests' `config_files`.)
 ///
-/// ```
+/// ```ignore
 /// use threescale_core::config::proxy::parse_proxy_config;
 /// let json = r#"{"proxy_config": {"content": {
 ///     "id": 42, "backend_version": "1",
@@ -62,7 +64,8 @@ use crate::{
 /// let matched = services[0].mapping_rules.matches("GET", "/orders/7", None);
 /// assert_eq!(matched.usage.get("orders"), Some(1));
 /// ```
-pub fn parse_proxy_config(
+#[cfg_attr(not(test), allow(dead_code))] // the tests read several services
+pub(crate) fn parse_proxy_config(
     json: &str,
     source_name: &str,
 ) -> Result<Vec<ServiceConfig>, ConfigError> {
@@ -77,17 +80,17 @@ pub fn parse_proxy_config(
 /// A file with several services is refused: one engine protects one service.
 ///
 /// ```
-/// use threescale_core::{config::proxy::config_from_proxy_json, Mode};
+/// use threescale_core::{Config, Mode};
 /// let json = r#"{"services": [{
 ///     "id": "7", "backend_authentication_type": "provider_key",
 ///     "backend_authentication_value": "key",
 ///     "proxy": {"policy_chain": [{"name": "apicast.policy.3scale_batcher",
 ///                                 "configuration": {"auths_ttl": 30}}]}
 /// }]}"#;
-/// let config = config_from_proxy_json(json, "example").unwrap();
+/// let config = Config::from_proxy_config(json).unwrap();
 /// assert!(matches!(config.mode, Mode::Cached(s) if s.ttl.as_secs() == 30));
 /// ```
-pub fn config_from_proxy_json(json: &str, source_name: &str) -> Result<Config, ConfigError> {
+pub(crate) fn config_from_proxy_json(json: &str, source_name: &str) -> Result<Config, ConfigError> {
     let root: Value = serde_json::from_str(json)
         .map_err(|e| ConfigError::new(source_name, "", format!("invalid JSON: {e}")))?;
     config_from_value(&root, source_name)
@@ -140,8 +143,9 @@ pub(crate) fn builder_for_service(
 }
 
 impl Config {
-    /// Reads an admin-portal proxy config JSON holding one service (see
-    /// [`config_from_proxy_json`]).
+    /// Reads an admin-portal proxy config JSON holding one service, the
+    /// engine settings taken from its policy chain (the batcher policy
+    /// selects Cached mode); a file with several services is refused.
     ///
     /// ```
     /// use threescale_core::Config;

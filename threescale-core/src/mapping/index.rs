@@ -32,7 +32,7 @@ impl Default for PrefixIndex {
 
 impl PrefixIndex {
     /// Adds `rule` (added in ascending order) under `prefix`.
-    pub fn insert(&mut self, prefix: &[u8], rule: u32) {
+    pub(super) fn insert(&mut self, prefix: &[u8], rule: u32) {
         let mut node = 0usize;
         let mut rest = prefix;
         loop {
@@ -84,7 +84,7 @@ impl PrefixIndex {
     /// Calls `visit` with each list of rules whose prefix `path` starts with
     /// (each list ascending; lists come shortest prefix first).
     #[inline]
-    pub fn for_each_candidates(&self, path: &[u8], mut visit: impl FnMut(&[u32])) {
+    pub(super) fn for_each_candidates(&self, path: &[u8], mut visit: impl FnMut(&[u32])) {
         let mut node = &self.nodes[0];
         let mut pos = 0;
         loop {

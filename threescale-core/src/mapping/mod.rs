@@ -201,12 +201,15 @@ pub struct RuleIssue {
     pub reason: String,
 }
 
-/// A rule that cannot be compiled.
+/// A rule that cannot be compiled: which rule, which of its fields, and why.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("mapping rule {index} ({pattern:?}): {reason}")]
+#[error("mapping rule {index}, {field} ({pattern:?}): {reason}")]
+#[non_exhaustive]
 pub struct MappingError {
     /// Index of the rule in config order.
     pub index: usize,
+    /// The field that is wrong.
+    pub field: RuleField,
     /// Its pattern.
     pub pattern: String,
     /// What is wrong.
@@ -393,8 +396,9 @@ impl MappingRules {
                 });
             let compiled = compile_rule(rule, metric).map_err(|issue| MappingError {
                 index,
+                field: issue.field,
                 pattern: rule.pattern.clone(),
-                reason: issue.to_string(),
+                reason: issue.reason,
             })?;
             compiled_by_input.push(Some(compiled));
         }
@@ -702,6 +706,38 @@ mod tests {
 
     fn rules(list: Vec<MappingRule>) -> MappingRules {
         MappingRules::new(list).unwrap()
+    }
+
+    #[test]
+    fn errors_name_the_rule_in_config_order_and_its_field() {
+        let cases = [
+            (
+                MappingRule::new("get", "/a", "hits", 1),
+                RuleField::HttpMethod,
+            ),
+            (MappingRule::new("GET", "a", "hits", 1), RuleField::Pattern),
+            (
+                MappingRule::new("GET", "/a/{id", "hits", 1),
+                RuleField::Pattern,
+            ),
+            (
+                MappingRule::new("GET", "/a", "", 1),
+                RuleField::MetricSystemName,
+            ),
+        ];
+        for (bad, field) in cases {
+            // Positions sort the rules; the index is still the rule's place in the input.
+            let mut good = MappingRule::new("GET", "/", "hits", 1);
+            good.position = Some(2);
+            let mut bad = bad;
+            bad.position = Some(1);
+            let err = MappingRules::new(vec![good, bad.clone()]).unwrap_err();
+            assert_eq!(err.index, 1, "{bad:?}");
+            assert_eq!(err.field, field, "{bad:?}");
+            assert_eq!(err.pattern, bad.pattern);
+            assert!(!err.reason.is_empty());
+            assert!(err.to_string().contains(field.as_str()), "{err}");
+        }
     }
 
     #[test]

@@ -293,7 +293,7 @@ fn check_pcre_only_syntax(parts: &[String]) -> Result<(), String> {
 impl CompiledPath {
     /// Whether the normalised path `path` matches.
     #[inline]
-    pub fn is_match(&self, path: &[u8]) -> bool {
+    pub(super) fn is_match(&self, path: &[u8]) -> bool {
         match &self.matcher {
             PathMatcher::Simple { pieces, anchored } => match_pieces(pieces, *anchored, path, 0),
             PathMatcher::Regex(re) => re.is_match(path),

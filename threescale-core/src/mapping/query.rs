@@ -22,7 +22,7 @@ pub(crate) struct QueryCond {
 }
 
 impl QueryCond {
-    pub fn new(name: &str, expected: Option<&str>) -> Self {
+    pub(crate) fn new(name: &str, expected: Option<&str>) -> Self {
         let expected = match expected {
             Some(v) if !has_var_token(v) => Expected::Equals(v.as_bytes().into()),
             _ => Expected::Present,

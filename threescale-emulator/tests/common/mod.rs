@@ -5,7 +5,8 @@
 use chrono::{DateTime, TimeZone, Utc};
 use reqwest::header::HeaderMap;
 use threescale_emulator::{
-    ApplicationConfig, Emulator, EmulatorConfig, EmulatorHandle, Period, PlanConfig, ServiceConfig,
+    ApplicationConfig, EmulatedService, Emulator, EmulatorConfig, EmulatorHandle, LimitPeriod,
+    PlanConfig,
 };
 
 pub const DECL: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>";
@@ -26,7 +27,7 @@ pub fn pinned() -> DateTime<Utc> {
 pub fn fixture() -> EmulatorConfig {
     EmulatorConfig::builder()
         .service(
-            ServiceConfig::new("1001")
+            EmulatedService::new("1001")
                 .backend_version("2")
                 .provider_key("pk1")
                 .service_token("tok1")
@@ -36,11 +37,11 @@ pub fn fixture() -> EmulatorConfig {
                 .metric("other")
                 .plan(
                     PlanConfig::new("Basic")
-                        .limit("hits", Period::Day, 100)
-                        .limit("hits", Period::Month, 10000)
-                        .limit("search", Period::Day, 50)
-                        .limit("deep", Period::Day, 20)
-                        .limit("other", Period::Eternity, 0),
+                        .limit("hits", LimitPeriod::Day, 100)
+                        .limit("hits", LimitPeriod::Month, 10000)
+                        .limit("search", LimitPeriod::Day, 50)
+                        .limit("deep", LimitPeriod::Day, 20)
+                        .limit("other", LimitPeriod::Eternity, 0),
                 )
                 .plan(PlanConfig::new("Free"))
                 .application(
@@ -55,21 +56,21 @@ pub fn fixture() -> EmulatorConfig {
                 .application(ApplicationConfig::with_app_id("Free", "free").app_key("fk")),
         )
         .service(
-            ServiceConfig::new("1002")
+            EmulatedService::new("1002")
                 .backend_version("1")
                 .provider_key("pk1")
                 .service_token("tok2")
                 .metric("hits")
-                .plan(PlanConfig::new("Legacy").limit("hits", Period::Minute, 3))
+                .plan(PlanConfig::new("Legacy").limit("hits", LimitPeriod::Minute, 3))
                 .application(ApplicationConfig::with_user_key("Legacy", "uk1").id("legacy-app")),
         )
         .service(
-            ServiceConfig::new("2001")
+            EmulatedService::new("2001")
                 .backend_version("oauth")
                 .provider_key("pk2")
                 .service_token("tok3")
                 .metric("hits")
-                .plan(PlanConfig::new("OAuth").limit("hits", Period::Day, 10))
+                .plan(PlanConfig::new("OAuth").limit("hits", LimitPeriod::Day, 10))
                 .application(
                     ApplicationConfig::with_app_id("OAuth", "oapp")
                         .app_key("osecret")
@@ -78,7 +79,7 @@ pub fn fixture() -> EmulatorConfig {
                 .application(ApplicationConfig::with_app_id("OAuth", "onokeys")),
         )
         .service(
-            ServiceConfig::new("3001")
+            EmulatedService::new("3001")
                 .provider_key("pk3")
                 .referrer_filters_required(true)
                 .metric("hits")
@@ -91,7 +92,7 @@ pub fn fixture() -> EmulatorConfig {
                 .application(ApplicationConfig::with_app_id("P", "nofilters")),
         )
         .service(
-            ServiceConfig::new("4001")
+            EmulatedService::new("4001")
                 .provider_key("pk4")
                 .state("suspended")
                 .metric("hits")
@@ -99,7 +100,7 @@ pub fn fixture() -> EmulatorConfig {
                 .application(ApplicationConfig::with_app_id("P", "a4")),
         )
         .service(
-            ServiceConfig::new("5001")
+            EmulatedService::new("5001")
                 .provider_key("pk5")
                 .default_service(false)
                 .metric("hits")

@@ -1,11 +1,11 @@
-//! The request-side settings from every source (builder, environment, project
-//! file, proxy config) and what the engine does with them.
+// The request-side settings from every source (builder, environment, project
+// file, proxy config) and what the engine does with them.
 
-use http::StatusCode;
-use threescale_core::{
+use crate::{
     Config, Decision, DenialKind, PathPolicy, RequestPolicy, SimpleRequest, Step, ThreeScale,
     config::file::parse_project_config,
 };
+use http::StatusCode;
 
 fn kind(step: &Step) -> Option<DenialKind> {
     match step {
@@ -203,6 +203,6 @@ fn the_engine_refuses_before_mapping_and_normalises_on_request() {
         assert_eq!(kind(&step), Some(DenialKind::AuthMissing), "{name}");
     }
     // The 400 is served as configured.
-    let response = strict.error_response(&threescale_core::Denial::new(DenialKind::BadRequest));
+    let response = strict.error_response(&crate::Denial::new(DenialKind::BadRequest));
     assert_eq!(response.status, StatusCode::BAD_REQUEST);
 }

@@ -1,15 +1,15 @@
-//! Loading configuration files: the admin portal's proxy config JSON (all its
-//! shapes) and the project's YAML/JSON format, and refusing broken ones with
-//! errors that name the source and the field.
+// Loading configuration files: the admin portal's proxy config JSON (all its
+// shapes) and the project's YAML/JSON format, and refusing broken ones with
+// errors that name the source and the field.
 
 use std::time::Duration;
 
-use http::StatusCode;
-use threescale_core::{
+use crate::{
     BackendVersion, Config, ConfigError, CredentialsLocation, DenialKind, FailurePolicy, Mode,
     OutageBehaviour, ProviderAuth, RateLimitHeaders,
     config::{file::parse_project_config, proxy::parse_proxy_config},
 };
+use http::StatusCode;
 
 fn example(name: &str) -> String {
     let path = format!("{}/../examples/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -539,4 +539,17 @@ fn the_environment_can_point_at_a_file_and_override_its_backend() {
     })
     .unwrap_err();
     assert!(err.reason.contains("cannot read the file"), "{err}");
+}
+
+#[test]
+fn the_builder_names_the_broken_rule_and_its_field() {
+    let err = Config::builder()
+        .service_token("t", "1")
+        .rule("GET", "/a", "hits", 1)
+        .rule("get", "/b", "hits", 1)
+        .build()
+        .unwrap_err();
+    assert_eq!(err.field, "mapping_rules[1].http_method", "{err}");
+    assert!(err.reason.contains("case-sensitive"), "{err}");
+    assert!(err.reason.contains("\"/b\""), "{err}");
 }
