@@ -494,7 +494,8 @@ pub(crate) async fn fill_and_decide(
         crate::Mode::Sync => CacheSettings::default(),
     };
     if settings.outage == OutageBehaviour::None {
-        return none_mode(engine, live, credentials, usage).await;
+        // No cache: the same authrep as Sync mode.
+        return engine.authrep(live, credentials, usage).await;
     }
     let cache = engine.inner().cache.as_ref();
     // Set when this request's fill ran: `Some(denial)` when the backend refused
@@ -732,35 +733,6 @@ async fn fetch(
         }
     };
     (entry, refusal)
-}
-
-/// `OutageBehaviour::None`: no cache, one authrep per request.
-async fn none_mode(
-    engine: &ThreeScale,
-    live: &Live,
-    credentials: &AppCredentials,
-    usage: &Usage,
-) -> Verdict {
-    let inner = engine.inner();
-    let request = AuthRequest::new(credentials.clone())
-        .usage(usage.clone())
-        .extensions(Extensions {
-            limit_headers: true,
-            rejection_reason_header: true,
-            ..Extensions::default()
-        });
-    inner
-        .backend_calls
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let answer = if live.service.backend_version == crate::BackendVersion::OAuth {
-        live.client.oauth_authrep(&request).await
-    } else {
-        live.client.authrep(&request).await
-    };
-    match answer {
-        Ok(response) => verdict_from_answer(&response, false),
-        Err(error) => engine.backend_trouble(error),
-    }
 }
 
 #[cfg(test)]

@@ -721,8 +721,14 @@ impl PendingCheck {
 }
 
 impl ThreeScale {
-    /// Sync mode: one authrep.
-    async fn authrep(&self, live: &Live, credentials: &AppCredentials, usage: &Usage) -> Verdict {
+    /// One authrep for the request (Sync mode, and Cached mode with
+    /// `OutageBehaviour::None`).
+    pub(crate) async fn authrep(
+        &self,
+        live: &Live,
+        credentials: &AppCredentials,
+        usage: &Usage,
+    ) -> Verdict {
         let inner = &self.inner;
         let request = AuthRequest {
             credentials: credentials.clone(),
