@@ -98,7 +98,9 @@ fn json_csrf_refused(headers: &HeaderMap) -> bool {
             .get(name)
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
     };
-    if text("x-requested-with").as_deref() == Some("XMLHttpRequest") || headers.contains_key(header::ORIGIN) {
+    if text("x-requested-with").as_deref() == Some("XMLHttpRequest")
+        || headers.contains_key(header::ORIGIN)
+    {
         return false;
     }
     let referer = text("referer").unwrap_or_default();
@@ -220,7 +222,11 @@ pub(crate) async fn handle(State(state): State<EmulatorState>, req: Request) -> 
 }
 
 async fn dispatch(state: EmulatorState, req: Request) -> Response {
-    if req.uri().query().is_some_and(|q| q.len() > MAX_QUERY_STRING_LENGTH) {
+    if req
+        .uri()
+        .query()
+        .is_some_and(|q| q.len() > MAX_QUERY_STRING_LENGTH)
+    {
         return puma_400();
     }
     // rack-protection cleans the path (`//`, `/./`, `/x/../`, `%2F`) before routing.

@@ -90,11 +90,26 @@ mod tests {
 
     #[test]
     fn paths_are_cleaned_like_rack_protection() {
-        assert_eq!(clean_path("/transactions/authorize.xml"), "/transactions/authorize.xml");
-        assert_eq!(clean_path("//transactions//authorize.xml"), "/transactions/authorize.xml");
-        assert_eq!(clean_path("/./transactions/x/../authorize.xml"), "/transactions/authorize.xml");
-        assert_eq!(clean_path("/transactions%2Fauthorize.xml"), "/transactions/authorize.xml");
-        assert_eq!(clean_path("/transactions%2e%2e%2fstatus"), "/transactions../status");
+        assert_eq!(
+            clean_path("/transactions/authorize.xml"),
+            "/transactions/authorize.xml"
+        );
+        assert_eq!(
+            clean_path("//transactions//authorize.xml"),
+            "/transactions/authorize.xml"
+        );
+        assert_eq!(
+            clean_path("/./transactions/x/../authorize.xml"),
+            "/transactions/authorize.xml"
+        );
+        assert_eq!(
+            clean_path("/transactions%2Fauthorize.xml"),
+            "/transactions/authorize.xml"
+        );
+        assert_eq!(
+            clean_path("/transactions%2e%2e%2fstatus"),
+            "/transactions../status"
+        );
         assert_eq!(clean_path("/a/%2E%2E/status"), "/status");
         assert_eq!(clean_path("/x\\..\\status"), "/status");
         assert_eq!(clean_path("/status/"), "/status/");
