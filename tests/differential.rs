@@ -1121,6 +1121,30 @@ fn cases() -> Vec<Req> {
             "provider_key=pk-diff&service_id=9101&user_key=uk-ts",
         );
     }
+    // Values apisonator writes without escaping (an application id and key
+    // holding `<` and `&`): the client must read them.
+    c.get(
+        "unescaped/oauth-authorize",
+        OAUTH_AUTHORIZE,
+        "provider_key=pk-diff&service_id=9103&app_id=oa%3C%26x",
+    );
+    c.get(
+        "unescaped/oauth-authrep",
+        OAUTH_AUTHREP,
+        "provider_key=pk-diff&service_id=9103&app_id=oa%3C%26x&app_key=k%3C%261",
+    );
+    c.get_opt(
+        "unescaped/list-app-keys",
+        AUTHORIZE,
+        "provider_key=pk-diff&service_id=9102&app_id=app%3C%26k&app_key=k%3C%262",
+        "list_app_keys=1",
+    );
+    c.get_opt(
+        "unescaped/list-app-keys-denied",
+        AUTHORIZE,
+        "provider_key=pk-diff&service_id=9102&app_id=app%3C%26k&app_key=nope",
+        "list_app_keys=1",
+    );
     // The internal API's error log without credentials.
     c.get(
         "internal/errors-without-credentials",
@@ -1512,7 +1536,12 @@ async fn error_log(client: &reqwest::Client, base: &str, path: &str) -> Vec<(Str
         .send()
         .await
         .unwrap_or_else(|e| panic!("error log {base}{path}: {e}"));
-    let json: serde_json::Value = resp.json().await.expect("error log is JSON");
+    let status = resp.status();
+    let headers = format!("{:?}", resp.headers());
+    let text = resp.text().await.unwrap_or_default();
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| {
+        panic!("error log {base}{path} ({status}) is not JSON ({e}): {text:?} {headers}")
+    });
     json["errors"]
         .as_array()
         .unwrap_or_else(|| panic!("no errors list in {json}"))
@@ -1524,6 +1553,25 @@ async fn error_log(client: &reqwest::Client, base: &str, path: &str) -> Vec<(Str
             )
         })
         .collect()
+}
+
+/// Whether the project's client parses an XML answer of the real backend
+/// (`None`: it does, or the body is not one of the backend's XML documents).
+fn client_reads(body: &str) -> Option<String> {
+    let after_decl = body.split_once("?>").map_or(body, |(_, rest)| rest);
+    if after_decl.starts_with("<status>") {
+        match threescale::xml::parse_authorization(body.as_bytes()) {
+            Ok(auth) if auth.authorized == body.contains("<authorized>true</authorized>") => None,
+            Ok(_) => Some("<authorized> read wrong".to_string()),
+            Err(e) => Some(e.to_string()),
+        }
+    } else if after_decl.starts_with("<error") {
+        threescale::xml::parse_error(body.as_bytes())
+            .err()
+            .map(|e| e.to_string())
+    } else {
+        None
+    }
 }
 
 /// The seed, as the emulator's config.
@@ -1561,6 +1609,12 @@ async fn emulator_agrees_with_apisonator() {
         let e = send(&client, &emulated, req).await;
         if req.mutates() {
             barrier.wait(&client).await;
+        }
+        if let Some(problem) = client_reads(&a.body) {
+            unexpected.push(format!(
+                "{}: the client cannot read apisonator's answer: {problem}",
+                req.name
+            ));
         }
         let reason = INTENDED.iter().find(|(name, _)| *name == req.name);
         match (compare(&a, &e), reason) {

@@ -128,3 +128,21 @@ async fn status_with_a_foreign_referer_is_refused() {
     assert_eq!(r.status().as_u16(), 200);
     assert_eq!(get(&h, "/status").await.status, 200);
 }
+
+#[tokio::test]
+async fn the_error_log_is_served_at_the_backends_path() {
+    let h = start().await;
+    for path in [
+        "/internal/services/1001/errors/",
+        "/internal/services/1001/errors/?per_page=1000",
+        "/internal/services/1001/errors",
+    ] {
+        let r = get(&h, path).await;
+        assert_eq!(r.status, 200, "{path}");
+        assert!(
+            r.body.contains("\"status\":\"found\""),
+            "{path}: {}",
+            r.body
+        );
+    }
+}
