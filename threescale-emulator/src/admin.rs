@@ -146,7 +146,8 @@ pub(crate) async fn system_time(State(state): State<EmulatorState>) -> Response 
     time_json(&state)
 }
 
-/// `GET /internal/services/{id}/errors?page=&per_page=`, shaped like the backend's
+/// `GET /internal/services/{id}/errors/?page=&per_page=` (also without the final
+/// slash), shaped like the backend's
 /// internal API.
 pub(crate) async fn internal_errors(
     State(state): State<EmulatorState>,

@@ -60,6 +60,11 @@ fn new(code: &'static str, status: u16, message: impl Into<String>) -> BackendEr
 }
 
 impl BackendError {
+    /// An exception the backend does not handle: the HTTP server in front of it
+    /// (puma) answers a bare 500.
+    pub(crate) fn internal() -> Self {
+        new("internal_server_error", 500, "Internal Server Error")
+    }
     pub(crate) fn bad_request() -> Self {
         new(
             "bad_request",

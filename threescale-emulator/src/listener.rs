@@ -70,8 +70,68 @@ fn status(code: u16) -> StatusCode {
     StatusCode::from_u16(code).unwrap_or(StatusCode::FORBIDDEN)
 }
 
+/// What puma answers when the application raises: a bare 500, no content type.
+fn puma_500() -> Response {
+    let mut resp = Response::new(Body::from("Internal Server Error\n"));
+    *resp.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    resp
+}
+
+/// What puma answers for a request it refuses to parse (e.g. a query string over
+/// its 10 KiB limit): 400, no body, and the connection is closed.
+fn puma_400() -> Response {
+    let mut resp = Response::new(Body::empty());
+    *resp.status_mut() = StatusCode::BAD_REQUEST;
+    resp.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    resp
+}
+
+/// puma's limit on the query string (`MAX_QUERY_STRING_LENGTH`).
+const MAX_QUERY_STRING_LENGTH: usize = 10 * 1024;
+
+/// rack-protection's `JsonCsrf`: a JSON answer to a request whose `Referer`
+/// names another host (and that has no `Origin` and is not an XHR) is refused.
+fn json_csrf_refused(headers: &HeaderMap) -> bool {
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+    };
+    if text("x-requested-with").as_deref() == Some("XMLHttpRequest")
+        || headers.contains_key(header::ORIGIN)
+    {
+        return false;
+    }
+    let referer = text("referer").unwrap_or_default();
+    if referer.is_empty() {
+        return false;
+    }
+    let host = text("host").unwrap_or_default();
+    let host = match host.rsplit_once(':') {
+        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h.to_string(),
+        _ => host,
+    };
+    // `URI.parse(referer).host`, or the request's own host when it has none.
+    let ref_host = match referer.split_once("://") {
+        Some((_, rest)) => {
+            let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+            let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+            match authority.rsplit_once(':') {
+                Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h.to_string(),
+                _ => authority.to_string(),
+            }
+        }
+        None => host.clone(),
+    };
+    ref_host != host
+}
+
 /// An error document from the exception catcher (`no_body` empties it).
 fn error_response(e: &BackendError, no_body: bool) -> Response {
+    if e.status == 500 {
+        return puma_500();
+    }
     let body = if no_body {
         String::new()
     } else {
@@ -162,7 +222,15 @@ pub(crate) async fn handle(State(state): State<EmulatorState>, req: Request) -> 
 }
 
 async fn dispatch(state: EmulatorState, req: Request) -> Response {
-    let route = Route::of(req.method(), req.uri().path());
+    if req
+        .uri()
+        .query()
+        .is_some_and(|q| q.len() > MAX_QUERY_STRING_LENGTH)
+    {
+        return puma_400();
+    }
+    // rack-protection cleans the path (`//`, `/./`, `/x/../`, `%2F`) before routing.
+    let route = Route::of(req.method(), &crate::route::clean_path(req.uri().path()));
     state.count_request(route);
     if route.faultable()
         && let Some(resp) = inject_fault(&state).await
@@ -179,6 +247,14 @@ async fn dispatch(state: EmulatorState, req: Request) -> Response {
         .headers
         .get("3scale-options")
         .map(HeaderValue::as_bytes);
+    // The backend parses the header with Rack's query parser and does not catch
+    // its error: a malformed header is a 500.
+    if matches!(route, Route::Auth(_) | Route::Report)
+        && let Some(h) = options_header
+        && crate::params::parse_nested_query(h, &mut Params::new()).is_err()
+    {
+        return puma_500();
+    }
     // Error bodies look at the query string only; auth responses at all parameters.
     let error_ext = Extensions::parse(options_header, &query_params);
     let ext = Extensions::parse(options_header, &params);
@@ -206,6 +282,13 @@ async fn dispatch(state: EmulatorState, req: Request) -> Response {
                     error_response(&e, no_body)
                 }
             }
+        }
+        Route::Status if json_csrf_refused(&parts.headers) => {
+            let mut resp = Response::new(Body::from("Forbidden"));
+            *resp.status_mut() = StatusCode::FORBIDDEN;
+            resp.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+            resp
         }
         other => fixed_response(other),
     }
@@ -253,12 +336,13 @@ async fn read_params(
             .await
             .map_err(|_| crate::params::size_limit_error())?;
         let mut body_params = Params::new();
-        if media == Some("multipart/form-data") {
-            let ct = parts
-                .headers
-                .get(header::CONTENT_TYPE)
-                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-                .unwrap_or_default();
+        let ct = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .unwrap_or_default();
+        // Rack reads a multipart body without a boundary as a url-encoded one.
+        if media == Some("multipart/form-data") && crate::params::has_boundary(&ct) {
             parse_multipart(&bytes, &ct, &mut body_params)?;
         } else {
             let trimmed = bytes.strip_suffix(b"\0").unwrap_or(&bytes);

@@ -490,14 +490,13 @@ fn hash_has_key(hash: &Params, key: &[u8]) -> bool {
     true
 }
 
-/// Parses a `multipart/form-data` body into `(name, value)` pairs and expands them
-/// like Rack does. Files are kept as plain string values.
-pub(crate) fn parse_multipart(
-    body: &[u8],
-    content_type: &str,
-    params: &mut Params,
-) -> Result<(), ParseError> {
-    let boundary = content_type
+/// Whether a multipart content type names a (non-empty) boundary.
+pub(crate) fn has_boundary(content_type: &str) -> bool {
+    boundary(content_type).is_some()
+}
+
+fn boundary(content_type: &str) -> Option<&str> {
+    content_type
         .split(';')
         .skip(1)
         .filter_map(|p| {
@@ -506,7 +505,23 @@ pub(crate) fn parse_multipart(
         })
         .next()
         .filter(|b| !b.is_empty())
+}
+
+/// Parses a `multipart/form-data` body into `(name, value)` pairs and expands them
+/// like Rack does. Files are kept as plain string values.
+pub(crate) fn parse_multipart(
+    body: &[u8],
+    content_type: &str,
+    params: &mut Params,
+) -> Result<(), ParseError> {
+    let boundary = boundary(content_type)
         .ok_or_else(|| ParseError::Multipart("bad content body".to_string()))?;
+    if body.is_empty() {
+        // Rack raises its EmptyContentError without a message.
+        return Err(ParseError::Multipart(
+            "Rack::Multipart::EmptyContentError".to_string(),
+        ));
+    }
     let delimiter = format!("--{boundary}").into_bytes();
     let bad = || ParseError::Multipart("bad content body".to_string());
     let mut rest = match find_sub(body, &delimiter) {

@@ -110,7 +110,7 @@ pub(crate) fn report_call(
             }
             Some(Value::Array(a)) if a.is_empty() => continue,
             // The backend fails with an internal error on a string usage.
-            Some(Value::Str(_)) => return Err(BackendError::bad_request()),
+            Some(Value::Str(_)) => return Err(BackendError::internal()),
             Some(other) => Some(UsageInput::Other(other)),
         };
         pending.push(Pending { tx, usage });

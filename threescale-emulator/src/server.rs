@@ -77,6 +77,11 @@ impl Emulator {
                 "/internal/services/{id}/errors",
                 get(admin::internal_errors).delete(admin::internal_delete_errors),
             )
+            // The backend's own path ends with a slash.
+            .route(
+                "/internal/services/{id}/errors/",
+                get(admin::internal_errors).delete(admin::internal_delete_errors),
+            )
             .fallback(listener::handle)
             .with_state(state.clone());
         (router, state)

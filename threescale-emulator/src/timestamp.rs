@@ -2,7 +2,7 @@
 //!
 //! First the value is tried as a Ruby `Integer(...)` (UNIX seconds: `"0"` is 1970 and
 //! then too old). Otherwise a date is looked for with year, month and day (ISO
-//! `2010-04-22`, `2012/10/01`, `04/22/2010`, `22 Apr 2010`, `Apr 22, 2010`), plus an
+//! `2010-04-22`, `2012/10/01`, `22/04/2010` (day first, as Ruby's `Date._parse` reads it), `22 Apr 2010`, `Apr 22, 2010`), plus an
 //! optional time and zone (`Z`, `UTC`, `GMT`, `+0200`, `-02:00`, US zone names). No zone
 //! means UTC. Anything else (blank, garbage) gives `None`: the caller then uses "now".
 
@@ -200,8 +200,9 @@ fn find_date(s: &str) -> Option<(i32, u32, u32)> {
         if a.len() == 4 {
             return Some((a.parse().ok()?, b.parse().ok()?, d.parse().ok()?));
         }
+        // Ruby's `Date._parse`: `dd/mm/yyyy` (`06/05/2010` is 6 May).
         if d.len() == 4 {
-            return Some((d.parse().ok()?, a.parse().ok()?, b.parse().ok()?));
+            return Some((d.parse().ok()?, b.parse().ok()?, a.parse().ok()?));
         }
     }
     None
@@ -279,7 +280,8 @@ mod tests {
             Some(ts(2010, 4, 22, 21, 0, 25))
         );
         assert_eq!(parse_to_utc("2012/10/01"), Some(ts(2012, 10, 1, 0, 0, 0)));
-        assert_eq!(parse_to_utc("10/01/2012"), Some(ts(2012, 10, 1, 0, 0, 0)));
+        assert_eq!(parse_to_utc("10/01/2012"), Some(ts(2012, 1, 10, 0, 0, 0)));
+        assert_eq!(parse_to_utc("06/05/2010"), Some(ts(2010, 5, 6, 0, 0, 0)));
         assert_eq!(
             parse_to_utc("Thu, 22 Apr 2010 23:59:30 GMT"),
             Some(ts(2010, 4, 22, 23, 59, 30))

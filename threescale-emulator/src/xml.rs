@@ -26,7 +26,7 @@ pub(crate) fn escape_text(s: &str) -> String {
 }
 
 /// Builder's text escaping: C1 controls read as CP1252, characters XML does not allow
-/// become `*`, and `&`, `<`, `>` are escaped.
+/// become U+FFFD (Builder's `REPLACEMENT_CHAR` on Rubies with `String#encode`), and `&`, `<`, `>` are escaped.
 pub(crate) fn escape_builder(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -36,8 +36,8 @@ pub(crate) fn escape_builder(s: &str) -> String {
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '\t' | '\n' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 => out.push('*'),
-            '\u{FFFE}' | '\u{FFFF}' => out.push('*'),
+            c if (c as u32) < 0x20 => out.push('\u{FFFD}'),
+            '\u{FFFE}' | '\u{FFFF}' => out.push('\u{FFFD}'),
             c => out.push(c),
         }
     }
@@ -224,7 +224,7 @@ mod tests {
 
     #[test]
     fn builder_escaping() {
-        assert_eq!(escape_builder("a\u{1}b"), "a*b");
+        assert_eq!(escape_builder("a\u{1}b\u{7f}"), "a\u{FFFD}b\u{7f}");
         assert_eq!(escape_builder("tab\there"), "tab\there");
         assert_eq!(escape_builder("\u{80}"), "\u{20AC}");
         assert_eq!(escape_builder("ñ"), "ñ");

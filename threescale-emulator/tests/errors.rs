@@ -572,8 +572,9 @@ async fn parameter_errors() {
         r.body,
         "Invalid query parameters: expected Hash (got String) for param `usage&amp;#39;"
     );
-    // too many parameters
-    let many = vec!["a=1"; 4096].join("&");
+    // too many parameters (short ones: a query string over 10 KiB never reaches
+    // the backend, puma in front of it answers 400 first)
+    let many = vec!["a"; 4096].join("&");
     let r = get(&h, &format!("{q}&{many}")).await;
     assert_error(
         &r,

@@ -118,7 +118,8 @@ async fn random_requests_never_fail_with_500() {
         let mut builder = Request::builder()
             .method(method.clone())
             .uri(format!("{path}?{query}"));
-        if rng.random_bool(0.5) {
+        let options = rng.random_bool(0.5);
+        if options {
             builder = builder.header("3scale-options", random_text(&mut rng));
         }
         if rng.random_bool(0.3) {
@@ -128,12 +129,21 @@ async fn random_requests_never_fail_with_500() {
             continue;
         };
         let resp = router.clone().oneshot(req).await.expect("infallible");
+        let status = resp.status();
+        let answer = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .unwrap_or_default();
+        // The only 500 is the one apisonator gives too: puma's bare answer to
+        // an exception the backend does not catch (a malformed `3scale-options`
+        // header, a string usage in a report).
+        let puma_500 = status.as_u16() == 500
+            && (&answer[..] == b"Internal Server Error\n"
+                || method == Method::HEAD && answer.is_empty())
+            && (options || path == "/transactions.xml");
         assert!(
-            resp.status().as_u16() < 500,
-            "#{i} {method} {path}?{query} body={body:?} -> {}",
-            resp.status()
+            status.as_u16() < 500 || puma_500,
+            "#{i} {method} {path}?{query} body={body:?} -> {status}",
         );
-        let _ = axum::body::to_bytes(resp.into_body(), usize::MAX).await;
     }
     // the state is still usable
     state.set_faults(Faults::default());

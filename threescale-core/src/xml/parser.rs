@@ -276,10 +276,37 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
+    /// An attribute's value, entities resolved. apisonator writes the
+    /// `app_keys` attributes without escaping, so a value that is not valid
+    /// escaped XML (a raw `&`) is read leniently, as the backend wrote it.
     fn attr_value(&self, attr: &Attribute<'_>) -> Result<String, Fail> {
-        attr.decode_and_unescape_value(self.reader.decoder())
-            .map(Cow::into_owned)
-            .map_err(|_| self.fail("invalid attribute value"))
+        match attr.decode_and_unescape_value(self.reader.decoder()) {
+            Ok(value) => Ok(value.into_owned()),
+            Err(_) => std::str::from_utf8(&attr.value)
+                .map(unescape_lenient)
+                .map_err(|_| self.fail("invalid attribute value")),
+        }
+    }
+
+    /// The raw text of the leaf element `name` whose start tag was just read:
+    /// everything up to the next `</name>` (the backend may write `<` and `&`
+    /// in it unescaped), entities resolved leniently. The reader is moved
+    /// past the end tag.
+    fn raw_leaf(&mut self, name: &[u8]) -> Result<String, Fail> {
+        let start = self.pos();
+        let rest = self.input.get(start..).unwrap_or_default();
+        let end_len = name.len() + 3;
+        let Some(len) = rest.windows(end_len).position(|w| {
+            w[0] == b'<' && w[1] == b'/' && &w[2..end_len - 1] == name && w[end_len - 1] == b'>'
+        }) else {
+            return Err(self.truncated());
+        };
+        let text =
+            std::str::from_utf8(&rest[..len]).map_err(|_| self.fail("invalid UTF-8 in text"))?;
+        let value = unescape_lenient(text);
+        *self.reader.get_mut() = &rest[len + end_len..];
+        self.skipped = self.skipped.saturating_add(len + end_len);
+        Ok(value)
     }
 
     fn attrs<'s>(
@@ -482,8 +509,9 @@ impl<'a> Parser<'a> {
         loop {
             match self.next()? {
                 Event::Start(e) => match e.name().as_ref() {
-                    b"id" => app.id = self.leaf(b"id")?.into_owned(),
-                    b"key" => app.key = self.leaf(b"key")?.into_owned(),
+                    // apisonator writes these two without escaping.
+                    b"id" => app.id = self.raw_leaf(b"id")?,
+                    b"key" => app.key = self.raw_leaf(b"key")?,
                     name @ (b"redirect_url" | b"redirect_uri") => {
                         app.redirect_url = self.leaf(name)?.into_owned();
                     }
@@ -820,6 +848,36 @@ mod tests {
         assert_eq!(unescape_lenient("&#x41;&#66;&bogus;&"), "AB&bogus;&");
         assert_eq!(unescape_lenient("&#0;"), "&#0;");
         assert_eq!(unescape_lenient("&#xFFFFFFFFFF;"), "&#xFFFFFFFFFF;");
+    }
+
+    /// apisonator 3.4.3 writes the OAuth `<id>`/`<key>` and the `app_keys`
+    /// attributes without escaping; these are its real answers for the
+    /// application `a<b&c` with the key `k<1&2`.
+    #[test]
+    fn unescaped_values_of_the_real_backend() {
+        let oauth = br#"<?xml version="1.0" encoding="UTF-8"?><status><authorized>true</authorized><application><id>a<b&c</id><key>k<1&2</key><redirect_url>https://x/?a=1&amp;b=&lt;2&gt;</redirect_url></application><plan>pl</plan><usage_reports><usage_report metric="hits" period="minute"><period_start>2026-12-02 14:13:00 +0000</period_start><period_end>2026-12-02 14:14:00 +0000</period_end><max_value>5</max_value><current_value>0</current_value></usage_report></usage_reports></status>"#;
+        let Ok(Document::Status(auth)) = parse(oauth, Expect::Status) else {
+            panic!("the real OAuth answer must parse");
+        };
+        let app = auth.application.expect("<application>");
+        assert_eq!(app.id, "a<b&c");
+        assert_eq!(app.key, "k<1&2");
+        assert_eq!(app.redirect_url, "https://x/?a=1&b=<2>");
+        assert_eq!(auth.plan.as_deref(), Some("pl"));
+        assert_eq!(auth.usage_reports.len(), 1);
+
+        let keys = br#"<?xml version="1.0" encoding="UTF-8"?><status><authorized>false</authorized><reason>application key "zz" is invalid</reason><plan>pl</plan><usage_reports><usage_report metric="hits" period="minute"><period_start>2026-12-02 14:13:00 +0000</period_start><period_end>2026-12-02 14:14:00 +0000</period_end><max_value>5</max_value><current_value>0</current_value></usage_report></usage_reports><app_keys app="a<b&c" svc="8001"><key id="k<1&2"/><key id="k&amp;3"/></app_keys></status>"#;
+        let Ok(Document::Status(auth)) = parse(keys, Expect::Status) else {
+            panic!("the real list_app_keys answer must parse");
+        };
+        let keys = auth.app_keys.expect("<app_keys>");
+        assert_eq!(keys.app, "a<b&c");
+        assert_eq!(keys.service, "8001");
+        assert_eq!(keys.keys, ["k<1&2", "k&3"]);
+        assert_eq!(
+            auth.reason.as_deref(),
+            Some(r#"application key "zz" is invalid"#)
+        );
     }
 
     #[test]
