@@ -400,7 +400,10 @@ impl ThreeScale {
                         AppCredentials::app_id(app_id)
                     }
                     _ => {
-                        if inner.token_verifier.is_none() {
+                        // Said once per process, not once per request.
+                        static SAID: std::sync::atomic::AtomicBool =
+                            std::sync::atomic::AtomicBool::new(false);
+                        if inner.token_verifier.is_none() && !SAID.swap(true, Ordering::Relaxed) {
                             tracing::error!(
                                 "oauth service without a token verifier: every token is refused"
                             );
