@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use axum::{Router, routing::get};
 use threescale::emulator::{Emulator, EmulatorConfig};
 use threescale::tower::{Auth, ThreeScaleLayer};
-use threescale::{Config, ThreeScale};
+use threescale::{Config, ProviderAuth, ThreeScale};
 
 const DEMO_CONFIG: &str = include_str!("emulator.yaml");
 const SERVICE_ID: &str = "2555417777820";
@@ -30,25 +30,46 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let real = std::env::var("THREESCALE_SERVICE_TOKEN").is_ok()
         || std::env::var("THREESCALE_PROVIDER_KEY").is_ok();
 
-    // 1. A 3scale backend: the embedded emulator, unless THREESCALE_* points at a real one.
+    // 1. The application's own 3scale settings: its mapping rules and bypass paths.
+    let settings = Config::builder()
+        .rule("GET", "/orders", "orders", 1)
+        .rule("GET", "/status$", "hits", 1)
+        .bypass_path("/health");
+
+    // 2. A 3scale backend: the embedded emulator, unless THREESCALE_* points at a
+    //    real one. The variables choose only the backend and its credentials; the
+    //    rules and bypass paths above stay as they are.
     let (config, emulator, user_key) = if real {
-        let key = std::env::var("THREESCALE_USER_KEY")
-            .unwrap_or_else(|_| "set-THREESCALE_USER_KEY".into());
-        (Config::from_env()?, None, key)
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let key = var("THREESCALE_USER_KEY").unwrap_or_else(|| "set-THREESCALE_USER_KEY".into());
+        let mut builder = settings;
+        if let Some(url) = var("THREESCALE_BACKEND_URL") {
+            builder = builder.backend_url(url);
+        }
+        let service_id = var("THREESCALE_SERVICE_ID").unwrap_or_default();
+        builder = match var("THREESCALE_SERVICE_TOKEN") {
+            Some(token) => builder.service_token(token, service_id),
+            None => {
+                let mut auth =
+                    ProviderAuth::provider_key(var("THREESCALE_PROVIDER_KEY").unwrap_or_default());
+                if !service_id.is_empty() {
+                    auth = auth.with_service_id(service_id);
+                }
+                builder.provider_auth(auth)
+            }
+        };
+        (builder.build()?, None, key)
     } else {
         let emulator = Emulator::start(EmulatorConfig::from_yaml_str(DEMO_CONFIG)?).await?;
         println!("3scale backend emulator on {}", emulator.url());
-        let config = Config::builder()
+        let config = settings
             .backend_url(emulator.url())
             .service_token("demo-service-token", SERVICE_ID)
-            .rule("GET", "/orders", "orders", 1)
-            .rule("GET", "/status$", "hits", 1)
-            .bypass_path("/health")
             .build()?;
         (config, Some(emulator), "demo-user-key".to_string())
     };
 
-    // 2. The API, protected by one layer.
+    // 3. The API, protected by one layer.
     let threescale = ThreeScale::new(config)?;
     let app = Router::new()
         .route("/orders/{id}", get(order))
