@@ -659,9 +659,7 @@ async fn fetch(
             }
         }
         Err(error) if usage_refused(error) => {
-            if let Err(BackendError::Api { code, .. }) = &answer {
-                refusal = Some(Denial::new(DenialKind::AuthFailed).with_reason(code.clone()));
-            }
+            refusal = Some(crate::engine::refusal(error));
             answer = authorize(engine, live, credentials, None).await;
         }
         _ => {}

@@ -441,6 +441,7 @@ impl ThreeScale {
                     return Step::Done(self.finish(
                         decision,
                         &credentials,
+                        version,
                         matched,
                         response_headers,
                     ));
@@ -539,6 +540,7 @@ impl ThreeScale {
         &self,
         decision: Verdict,
         credentials: &AppCredentials,
+        version: BackendVersion,
         matched: MatchResult,
         mut headers: HeaderMap,
     ) -> Outcome {
@@ -569,9 +571,9 @@ impl ThreeScale {
                 let (app_id, credential) = match credentials {
                     AppCredentials::UserKey(_) => (None, CredentialKind::UserKey),
                     // An access token is resolved into its client's app id
-                    // before the backend is asked: the service says which.
+                    // before the backend is asked: the check's service says which.
                     AppCredentials::AppId { app_id, .. } => {
-                        let kind = match self.inner.live.load().service.backend_version {
+                        let kind = match version {
                             BackendVersion::OAuth => CredentialKind::AccessToken,
                             _ => CredentialKind::AppId,
                         };
@@ -719,7 +721,8 @@ impl PendingCheck {
             }
             None => engine.authrep(&live, &credentials, &matched.usage).await,
         };
-        engine.finish(verdict, &credentials, matched, headers)
+        let version = live.service.backend_version;
+        engine.finish(verdict, &credentials, version, matched, headers)
     }
 }
 
