@@ -436,9 +436,10 @@ impl Reporter {
     }
 
     /// Records usage admitted without a backend confirmation of the
-    /// application (during an outage). It is reported only once the backend
-    /// has confirmed the application, and never in the same POST as other
-    /// usage, so an unknown application loses its own usage only.
+    /// application (during an outage). It joins a report batch only once the
+    /// backend has accepted the application and this usage (an `authorize`
+    /// carrying it as predicted usage), so an unknown application or metric
+    /// loses its own usage only.
     pub(crate) fn record_unconfirmed(&self, credentials: &AppCredentials, usage: &Usage) {
         self.record_as(credentials, usage, false);
     }
