@@ -6,7 +6,7 @@ use std::time::Duration;
 use http::StatusCode;
 
 use super::{
-    CacheSettings, Config, ConfigError, FailurePolicy, Mode, OutageBehaviour, RateLimitHeaders,
+    CacheSettings, Config, ConfigError, FailurePolicy, Mode, RateLimitHeaders,
     file::parse_project_config, proxy::config_from_proxy_json,
 };
 use crate::{
@@ -113,8 +113,11 @@ fn config_enums_deserialize_from_the_file_spellings() {
     }
     assert_eq!(read::<FailurePolicy>("open"), FailurePolicy::Open);
     assert_eq!(read::<FailurePolicy>("closed"), FailurePolicy::Closed);
-    assert_eq!(read::<OutageBehaviour>("strict"), OutageBehaviour::Strict);
-    assert_eq!(read::<OutageBehaviour>("none"), OutageBehaviour::None);
+    assert_eq!(read::<FailurePolicy>("resilient"), FailurePolicy::Resilient);
+    // the gateway's caching modes, the former outage spellings
+    assert_eq!(read::<FailurePolicy>("strict"), FailurePolicy::Closed);
+    assert_eq!(read::<FailurePolicy>("allow"), FailurePolicy::Open);
+    assert!(serde_json::from_str::<FailurePolicy>("\"none\"").is_err());
     assert_eq!(read::<RateLimitHeaders>("ietf"), RateLimitHeaders::Ietf);
     assert_eq!(read::<RateLimitHeaders>("off"), RateLimitHeaders::Off);
     assert_eq!(read::<BackendVersion>("1"), BackendVersion::UserKey);
@@ -179,9 +182,9 @@ fn one_service_from_every_source_gives_the_same_config() {
         .mode(Mode::Cached(CacheSettings {
             ttl: Duration::from_secs(30),
             flush_interval: Duration::from_secs(7),
-            outage: OutageBehaviour::Strict,
             ..CacheSettings::default()
         }))
+        .failure_policy(FailurePolicy::Closed)
         .build()
         .unwrap();
     let from_file = parse_project_config(
@@ -224,6 +227,7 @@ fn one_service_from_every_source_gives_the_same_config() {
                 "THREESCALE_CREDENTIALS_LOCATION" => "headers",
                 "THREESCALE_ERROR_STATUS_NO_MATCH" => "412",
                 "THREESCALE_ERROR_BODY_NO_MATCH" => "no rule",
+                "THREESCALE_FAILURE_POLICY" => "strict",
                 _ => return None,
             }
             .to_string(),
