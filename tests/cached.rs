@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use common::{ADAPTERS, Adapter, emulator_with, send, serve, usage};
-use threescale::{CacheSettings, Mode, OutageBehaviour, ThreeScale};
+use threescale::{CacheSettings, FailurePolicy, Mode, ThreeScale};
 
 const LOAD_BACKEND: &str = r#"
 services:
@@ -36,22 +36,30 @@ services:
       - { plan: tight, user_key: "tight" }
 "#;
 
-fn cached(ttl_ms: u64, flush_ms: u64, outage: OutageBehaviour) -> Mode {
+fn cached(ttl_ms: u64, flush_ms: u64) -> Mode {
     Mode::Cached(
         CacheSettings::default()
             .ttl(Duration::from_millis(ttl_ms))
             .negative_ttl(Duration::from_millis(ttl_ms))
-            .flush_interval(Duration::from_millis(flush_ms))
-            .outage(outage),
+            .flush_interval(Duration::from_millis(flush_ms)),
     )
 }
 
 fn engine(backend: &threescale::emulator::EmulatorHandle, mode: Mode) -> ThreeScale {
+    engine_with(backend, mode, FailurePolicy::default())
+}
+
+fn engine_with(
+    backend: &threescale::emulator::EmulatorHandle,
+    mode: Mode,
+    policy: FailurePolicy,
+) -> ThreeScale {
     let config = common::config_for(backend)
         .service_token("tok-3003", "3003")
         .rule("GET", "/r", "reads", 1)
         .rule("POST", "/w", "writes", 2)
         .mode(mode)
+        .failure_policy(policy)
         .timeout(Duration::from_secs(5))
         .build()
         .unwrap();
@@ -131,7 +139,7 @@ async fn counted(
 async fn every_allowed_hit_is_reported_exactly_once_through_faults_and_shutdown() {
     for adapter in ADAPTERS {
         let backend = emulator_with(LOAD_BACKEND).await;
-        let engine = engine(&backend, cached(300, 50, OutageBehaviour::Resilient));
+        let engine = engine(&backend, cached(300, 50));
         let app = serve(adapter, engine.clone());
 
         let first = load(&app.url, 16, 60).await;
@@ -176,7 +184,7 @@ async fn every_allowed_hit_is_reported_exactly_once_through_faults_and_shutdown(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backend_calls_grow_with_applications_not_requests() {
     let backend = emulator_with(LOAD_BACKEND).await;
-    let engine = engine(&backend, cached(60_000, 60_000, OutageBehaviour::Resilient));
+    let engine = engine(&backend, cached(60_000, 60_000));
     let app = serve(Adapter::Axum, engine.clone());
     let client = reqwest::Client::new();
     // 4 applications, 50 concurrent first requests each, then 100 more each.
@@ -223,7 +231,7 @@ async fn backend_calls_grow_with_applications_not_requests() {
 async fn local_429_comes_at_the_backends_count() {
     for mode in [
         Mode::Sync,
-        cached(60_000, 60_000, OutageBehaviour::Resilient),
+        cached(60_000, 60_000),
     ] {
         let backend = emulator_with(LOAD_BACKEND).await;
         let engine = engine(&backend, mode);
@@ -262,18 +270,18 @@ async fn local_429_comes_at_the_backends_count() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outage_behaviours_on_both_adapters() {
-    // (behaviour, known good, known bad, unknown good) while the backend is down
-    // and the entries' TTL has passed.
+    // (policy, known good, known bad, unknown good) while the backend is down
+    // and the entries' TTL has passed; the gateway's `none` is Sync mode.
     let expectations = [
-        (OutageBehaviour::Strict, 503, 503, 503),
-        (OutageBehaviour::Resilient, 200, 403, 503),
-        (OutageBehaviour::Allow, 200, 403, 200),
-        (OutageBehaviour::None, 503, 503, 503),
+        ("closed", cached(150, 30), FailurePolicy::Closed, 503, 503, 503),
+        ("resilient", cached(150, 30), FailurePolicy::Resilient, 200, 403, 503),
+        ("open", cached(150, 30), FailurePolicy::Open, 200, 403, 200),
+        ("none", Mode::Sync, FailurePolicy::Closed, 503, 503, 503),
     ];
     for adapter in ADAPTERS {
-        for (behaviour, good, bad, unknown) in expectations {
+        for (behaviour, mode, policy, good, bad, unknown) in expectations.clone() {
             let backend = emulator_with(LOAD_BACKEND).await;
-            let engine = engine(&backend, cached(150, 30, behaviour));
+            let engine = engine_with(&backend, mode, policy);
             let app = serve(adapter, engine.clone());
             let client = reqwest::Client::new();
             let get = |key: &str| format!("{}/r?user_key={key}", app.url);
@@ -281,7 +289,7 @@ async fn outage_behaviours_on_both_adapters() {
             assert_eq!(send(&client, "GET", &get("bad-key"), &[]).await.status, 403);
             common::faults(&backend, common::Fault::FailShare(1.0)).await;
             tokio::time::sleep(Duration::from_millis(300)).await;
-            let what = format!("{adapter:?} {behaviour:?}");
+            let what = format!("{adapter:?} {behaviour}");
             assert_eq!(
                 send(&client, "GET", &get("k0"), &[]).await.status,
                 good,
@@ -333,7 +341,7 @@ async fn outage_behaviours_on_both_adapters() {
 async fn several_instances_stay_within_the_documented_bound() {
     let backend = emulator_with(LOAD_BACKEND).await;
     let instances: Vec<_> = (0..3)
-        .map(|_| engine(&backend, cached(200, 50, OutageBehaviour::Resilient)))
+        .map(|_| engine(&backend, cached(200, 50)))
         .collect();
     let apps: Vec<_> = instances
         .iter()
