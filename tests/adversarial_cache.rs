@@ -399,10 +399,7 @@ async fn an_outage_logs_a_line_then_summaries() {
     };
     let mut n = 0;
     for adapter in ADAPTERS {
-        for mode in [
-            Mode::Sync,
-            Mode::Cached(CacheSettings::default()),
-        ] {
+        for mode in [Mode::Sync, Mode::Cached(CacheSettings::default())] {
             n += 1;
             let service_id = format!("outage-{n}");
             let config = Config::builder()

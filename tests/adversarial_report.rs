@@ -550,11 +550,7 @@ async fn shutdown_under_load_reports_every_admitted_hit() {
 async fn requests_after_shutdown_are_refused_with_503() {
     for adapter in ADAPTERS {
         let backend = emulator_with(BACKEND).await;
-        let engine = emulator_engine(
-            &backend,
-            cached(50),
-            FailurePolicy::Open,
-        );
+        let engine = emulator_engine(&backend, cached(50), FailurePolicy::Open);
         let app = serve(adapter, engine.clone());
         let client = reqwest::Client::new();
         let url = format!("{}/r?user_key=k0", app.url);

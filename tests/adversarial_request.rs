@@ -20,8 +20,8 @@ use std::time::Duration;
 use common::{ADAPTERS, Adapter, auth_calls, emulator, emulator_with, send, usage};
 use threescale::{
     AppCredentials, AuthRequest, BackendClient, BackendVersion, CacheSettings, Config,
-    ConfigBuilder, Decision, DenialKind, FailurePolicy, Mode, ProviderAuth,
-    SimpleRequest, Step, ThreeScale,
+    ConfigBuilder, Decision, DenialKind, FailurePolicy, Mode, ProviderAuth, SimpleRequest, Step,
+    ThreeScale,
 };
 
 // ---------------------------------------------------------------------------

@@ -229,10 +229,7 @@ async fn backend_calls_grow_with_applications_not_requests() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_429_comes_at_the_backends_count() {
-    for mode in [
-        Mode::Sync,
-        cached(60_000, 60_000),
-    ] {
+    for mode in [Mode::Sync, cached(60_000, 60_000)] {
         let backend = emulator_with(LOAD_BACKEND).await;
         let engine = engine(&backend, mode);
         let app = serve(Adapter::Axum, engine.clone());
@@ -273,13 +270,27 @@ async fn outage_behaviours_on_both_adapters() {
     // (policy, known good, known bad, unknown good) while the backend is down
     // and the entries' TTL has passed; the gateway's `none` is Sync mode.
     let expectations = [
-        ("closed", cached(150, 30), FailurePolicy::Closed, 503, 503, 503),
-        ("resilient", cached(150, 30), FailurePolicy::Resilient, 200, 403, 503),
+        (
+            "closed",
+            cached(150, 30),
+            FailurePolicy::Closed,
+            503,
+            503,
+            503,
+        ),
+        (
+            "resilient",
+            cached(150, 30),
+            FailurePolicy::Resilient,
+            200,
+            403,
+            503,
+        ),
         ("open", cached(150, 30), FailurePolicy::Open, 200, 403, 200),
         ("none", Mode::Sync, FailurePolicy::Closed, 503, 503, 503),
     ];
     for adapter in ADAPTERS {
-        for (behaviour, mode, policy, good, bad, unknown) in expectations.clone() {
+        for (behaviour, mode, policy, good, bad, unknown) in expectations {
             let backend = emulator_with(LOAD_BACKEND).await;
             let engine = engine_with(&backend, mode, policy);
             let app = serve(adapter, engine.clone());
@@ -340,9 +351,7 @@ async fn outage_behaviours_on_both_adapters() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn several_instances_stay_within_the_documented_bound() {
     let backend = emulator_with(LOAD_BACKEND).await;
-    let instances: Vec<_> = (0..3)
-        .map(|_| engine(&backend, cached(200, 50)))
-        .collect();
+    let instances: Vec<_> = (0..3).map(|_| engine(&backend, cached(200, 50))).collect();
     let apps: Vec<_> = instances
         .iter()
         .map(|e| serve(Adapter::Axum, e.clone()))

@@ -603,9 +603,7 @@ impl AuthCache {
                     response.authorization,
                 ) {
                     (true, Some(authorization)) => {
-                        let unreported = decider
-                            .reporter()
-                            .unreported(&ReportKey::of(credentials));
+                        let unreported = decider.reporter().unreported(&ReportKey::of(credentials));
                         let hierarchy = authorization.hierarchy.unwrap_or_default();
                         let state = AllowedState::from_reports(
                             authorization.plan,
@@ -643,17 +641,17 @@ impl AuthCache {
                     }
                 }
             }
-            Err(error) => match decider
-                .failed(&error, "3scale backend unavailable while filling the cache")
-            {
-                Some(denial) => Entry::Denied {
-                    denial,
-                    expires: later(now, settings.negative_ttl),
-                },
-                None => Entry::Unavailable {
-                    until: later(now, UNAVAILABLE_FOR),
-                },
-            },
+            Err(error) => {
+                match decider.failed(&error, "3scale backend unavailable while filling the cache") {
+                    Some(denial) => Entry::Denied {
+                        denial,
+                        expires: later(now, settings.negative_ttl),
+                    },
+                    None => Entry::Unavailable {
+                        until: later(now, UNAVAILABLE_FOR),
+                    },
+                }
+            }
         };
         (entry, refusal)
     }

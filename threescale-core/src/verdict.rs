@@ -52,7 +52,9 @@ impl Verdict {
 
     /// Refused because the backend cannot be asked (503 by default).
     pub(crate) fn unavailable() -> Self {
-        Verdict::Deny(Denial::new(DenialKind::BackendUnavailable).with_reason("backend_unavailable"))
+        Verdict::Deny(
+            Denial::new(DenialKind::BackendUnavailable).with_reason("backend_unavailable"),
+        )
     }
 }
 
@@ -85,9 +87,7 @@ pub(crate) const fn during_outage(policy: FailurePolicy, known: Known) -> Outage
     match (policy, known) {
         (_, Known::Fresh) => OutageAction::UseCached,
         (FailurePolicy::Closed, Known::Expired) => OutageAction::Refuse,
-        (FailurePolicy::Resilient | FailurePolicy::Open, Known::Expired) => {
-            OutageAction::UseCached
-        }
+        (FailurePolicy::Resilient | FailurePolicy::Open, Known::Expired) => OutageAction::UseCached,
         (FailurePolicy::Open, Known::Nothing) => OutageAction::Admit,
         (FailurePolicy::Closed | FailurePolicy::Resilient, Known::Nothing) => OutageAction::Refuse,
     }

@@ -45,8 +45,7 @@ use serde_yaml_ng::{Value as DocValue, from_str as doc_from_str, from_value as d
 
 use super::{
     CacheSettings, CachingType, Config, ConfigBuilder, ConfigError, CredentialParam, ErrorSetting,
-    FailurePolicy, Mode, RateLimitHeaders, compile_rules, default_rules,
-    proxy::DocumentKind,
+    FailurePolicy, Mode, RateLimitHeaders, compile_rules, default_rules, proxy::DocumentKind,
 };
 use crate::{
     BackendVersion, CredentialsConfig, CredentialsLocation, DenialKind, MappingRule, MappingRules,

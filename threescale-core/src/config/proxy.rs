@@ -39,8 +39,8 @@ use std::{collections::BTreeMap, time::Duration};
 use serde_json::{Map, Value};
 
 use super::{
-    CacheSettings, CachingType, Config, ConfigBuilder, ConfigError, CredentialParam,
-    ErrorSetting, FailurePolicy, Mode, ServiceConfig, compile_rules,
+    CacheSettings, CachingType, Config, ConfigBuilder, ConfigError, CredentialParam, ErrorSetting,
+    FailurePolicy, Mode, ServiceConfig, compile_rules,
 };
 use crate::{
     BackendVersion, CredentialsConfig, CredentialsLocation, DenialKind, MappingRule, MappingRules,

@@ -373,11 +373,13 @@ fn an_environment_backend_url_over_a_file_is_checked_as_the_environment_s() {
 fn former_outage_spellings_keep_their_behaviour() {
     let file = |mode: &str, policy: Option<&str>| {
         let policy = policy.map_or(String::new(), |p| format!(r#", "failure_policy": "{p}""#));
-        let json = format!(
-            r#"{{"service": {{"id": 1, "service_token": "t"}}, "mode": {mode}{policy}}}"#
-        );
+        let json =
+            format!(r#"{{"service": {{"id": 1, "service_token": "t"}}, "mode": {mode}{policy}}}"#);
         let config = parse_project_config(&json, "file").unwrap();
-        (matches!(config.mode, Mode::Cached(_)), config.failure_policy)
+        (
+            matches!(config.mode, Mode::Cached(_)),
+            config.failure_policy,
+        )
     };
     let cached = |outage: &str| format!(r#"{{"cached": {{"outage": "{outage}"}}}}"#);
     use FailurePolicy::*;
@@ -395,7 +397,11 @@ fn former_outage_spellings_keep_their_behaviour() {
         ("none", Some("closed"), (false, Closed)),
         ("none", Some("open"), (false, Open)),
     ] {
-        assert_eq!(file(&cached(outage), policy), expected, "{outage} {policy:?}");
+        assert_eq!(
+            file(&cached(outage), policy),
+            expected,
+            "{outage} {policy:?}"
+        );
     }
     // The new spellings, and the defaults of both modes.
     assert_eq!(file(r#""cached""#, None), (true, Resilient));
@@ -408,7 +414,10 @@ fn former_outage_spellings_keep_their_behaviour() {
     )
     .unwrap_err();
     let message = err.to_string();
-    assert!(message.contains("failure_policy") && message.contains("resilient"), "{message}");
+    assert!(
+        message.contains("failure_policy") && message.contains("resilient"),
+        "{message}"
+    );
 }
 
 /// The gateway's caching policy: `strict`, `resilient`, `allow` select the
@@ -429,7 +438,10 @@ fn the_gateway_caching_type_selects_the_failure_policy_or_sync_mode() {
               {{"name": "apicast.policy.apicast"}}]}}}}"#
         );
         let config = config_from_proxy_json(&json, "proxy").unwrap();
-        (matches!(config.mode, Mode::Cached(_)), config.failure_policy)
+        (
+            matches!(config.mode, Mode::Cached(_)),
+            config.failure_policy,
+        )
     };
     use FailurePolicy::*;
     assert_eq!(proxy("strict", true), (true, Closed));
