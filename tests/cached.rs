@@ -388,3 +388,44 @@ async fn several_instances_stay_within_the_documented_bound() {
     );
     backend.shutdown().await;
 }
+
+/// While the backend is down, an application cached as allowed keeps its
+/// cached answer within the TTL under every policy, but a metric the backend
+/// has not accepted yet is never admitted from that entry: for it the
+/// application is unknown (503, or admitted and checked before it is
+/// reported under `Open`). Whatever was admitted is counted once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_metric_on_a_cached_application_during_an_outage_is_an_unknown() {
+    for (policy, new_metric) in [
+        (FailurePolicy::Closed, 503),
+        (FailurePolicy::Resilient, 503),
+        (FailurePolicy::Open, 200),
+    ] {
+        let backend = emulator_with(LOAD_BACKEND).await;
+        let engine = engine_with(&backend, cached(60_000, 30), policy);
+        let app = serve(Adapter::Axum, engine.clone());
+        let client = reqwest::Client::new();
+        let read = format!("{}/r?user_key=k0", app.url);
+        let write = format!("{}/w?user_key=k0", app.url);
+        assert_eq!(send(&client, "GET", &read, &[]).await.status, 200);
+        common::faults(&backend, common::Fault::FailShare(1.0)).await;
+        assert_eq!(
+            send(&client, "GET", &read, &[]).await.status,
+            200,
+            "{policy:?}: known, within its TTL"
+        );
+        assert_eq!(
+            send(&client, "POST", &write, &[]).await.status,
+            new_metric,
+            "{policy:?}: a metric not accepted yet"
+        );
+        common::faults(&backend, common::Fault::Clear).await;
+        drop(app);
+        engine.shutdown().await;
+        let counted = usage(&backend, "3003", ("user_key", "k0")).await;
+        assert_eq!(counted.get("reads").copied(), Some(2), "{policy:?}");
+        let writes = if new_metric == 200 { Some(2) } else { None };
+        assert_eq!(counted.get("writes").copied(), writes, "{policy:?}");
+        backend.shutdown().await;
+    }
+}
