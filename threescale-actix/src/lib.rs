@@ -210,6 +210,9 @@ impl RequestView for ActixRequestView<'_> {
     fn header(&self, name: &str) -> Option<&str> {
         self.0.headers().get(name).and_then(|v| v.to_str().ok())
     }
+    fn host(&self) -> Option<&str> {
+        self.0.uri().host().or_else(|| self.header("host"))
+    }
 }
 
 impl<S, B> Service<ServiceRequest> for ThreeScaleMiddlewareService<S>

@@ -167,6 +167,11 @@ impl<B> RequestView for http::Request<B> {
     fn header(&self, name: &str) -> Option<&str> {
         self.headers().get(name).and_then(|v| v.to_str().ok())
     }
+    fn host(&self) -> Option<&str> {
+        self.uri()
+            .host()
+            .or_else(|| RequestView::header(self, "host"))
+    }
 }
 
 #[cfg(test)]

@@ -28,6 +28,12 @@ pub trait RequestView {
     fn query(&self) -> Option<&str>;
     /// A header's value by name (case-insensitive); `None` if absent or not text.
     fn header(&self, name: &str) -> Option<&str>;
+    /// The host the request was sent to, as received: the request line's
+    /// authority when it has one, else the `Host` header. Chooses the service
+    /// in an engine protecting several ([`crate::Services`]).
+    fn host(&self) -> Option<&str> {
+        self.header("host")
+    }
 }
 
 /// A simple owned request, handy in tests and tools.

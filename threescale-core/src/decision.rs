@@ -205,6 +205,10 @@ pub struct Denial {
     pub retry_after: Option<u64>,
     /// Rate-limit figures to show, when known.
     pub rate_limit: Option<RateLimit>,
+    /// The service whose engine denied the request (set by the engine; `None`
+    /// when an engine protecting several services found none for it). Its
+    /// error responses answer the denial.
+    pub service_id: Option<std::sync::Arc<str>>,
 }
 
 impl Denial {
@@ -215,6 +219,7 @@ impl Denial {
             reason: None,
             retry_after: None,
             rate_limit: None,
+            service_id: None,
         }
     }
 

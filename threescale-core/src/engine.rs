@@ -137,6 +137,9 @@ struct Inner {
 #[derive(Clone)]
 pub struct ThreeScale {
     inner: Arc<Inner>,
+    /// Set when the engine protects several services ([`crate::Services`]):
+    /// every request is routed to one of them, and `inner` is unused for checks.
+    set: Option<Arc<crate::services::ServiceSet>>,
 }
 
 /// A handle that does not keep the engine alive (for background tasks).
@@ -146,7 +149,9 @@ pub(crate) struct WeakThreeScale(std::sync::Weak<Inner>);
 impl WeakThreeScale {
     /// The engine, if it is still in use somewhere.
     pub(crate) fn upgrade(&self) -> Option<ThreeScale> {
-        self.0.upgrade().map(|inner| ThreeScale { inner })
+        self.0
+            .upgrade()
+            .map(|inner| ThreeScale { inner, set: None })
     }
 }
 
@@ -158,6 +163,9 @@ impl ThreeScale {
 
 impl std::fmt::Debug for ThreeScale {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(set) = &self.set {
+            return f.debug_tuple("ThreeScale").field(set).finish();
+        }
         f.debug_struct("ThreeScale")
             .field("service_id", &self.inner.service_id)
             .field("mode", &self.inner.mode)
@@ -170,7 +178,7 @@ impl ThreeScale {
     /// reporting starts with the first request. Fails with
     /// [`StartError::Backend`] when the backend client cannot be built.
     pub fn new(config: Config) -> Result<Self, StartError> {
-        ThreeScale::build(config, None)
+        ThreeScale::build(config, None, None)
     }
 
     /// Builds the engine for an `oauth` service, with the function that turns an
@@ -179,11 +187,23 @@ impl ThreeScale {
         config: Config,
         verifier: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
     ) -> Result<Self, StartError> {
-        ThreeScale::build(config, Some(Arc::new(verifier)))
+        ThreeScale::build(config, Some(Arc::new(verifier)), None)
     }
 
-    fn build(config: Config, token_verifier: Option<TokenVerifier>) -> Result<Self, StartError> {
-        let client = backend_client(&config.service, config.timeout)?;
+    /// Builds a one-service engine; its backend calls go through `shared`'s
+    /// connection pool when given (several services in one engine).
+    pub(crate) fn build(
+        config: Config,
+        token_verifier: Option<TokenVerifier>,
+        shared: Option<&BackendClient>,
+    ) -> Result<Self, StartError> {
+        let client = match shared {
+            Some(shared) => shared.for_service(
+                &config.service.backend_url,
+                config.service.provider_auth.clone(),
+            )?,
+            None => backend_client(&config.service, config.timeout)?,
+        };
         // Reports go out on the reporter's own thread, with connections of their own.
         let report_client = backend_client(&config.service, config.timeout)?;
         // The one retry of a report POST that timed out waits longer for its answer.
@@ -235,7 +255,30 @@ impl ThreeScale {
                 checks_in_flight: Arc::new(AtomicUsize::new(0)),
                 degraded: AtomicU64::new(0),
             }),
+            set: None,
         })
+    }
+
+    /// An engine routing every request to one of the engines of `set`.
+    pub(crate) fn from_set(set: crate::services::ServiceSet, inner: ThreeScale) -> Self {
+        ThreeScale {
+            inner: inner.inner,
+            set: Some(Arc::new(set)),
+        }
+    }
+
+    /// The routing part of an engine protecting several services.
+    #[cfg(test)]
+    pub(crate) fn set(&self) -> Option<&crate::services::ServiceSet> {
+        self.set.as_deref()
+    }
+
+    /// The engines of the services this engine protects, when it protects
+    /// several ([`crate::Services`]); `None` for a one-service engine.
+    pub fn services(&self) -> Option<&[ThreeScale]> {
+        self.set
+            .as_deref()
+            .map(crate::services::ServiceSet::engines)
     }
 
     /// Builds the engine from the environment: the admin portal when
@@ -253,7 +296,8 @@ impl ThreeScale {
         ThreeScale::new(Config::from_env()?)
     }
 
-    /// The service's settings in force now.
+    /// The service's settings in force now (for an engine protecting several
+    /// services: the first one's; see [`ThreeScale::services`]).
     pub fn service(&self) -> Arc<ServiceConfig> {
         self.inner.live.load().service.clone()
     }
@@ -261,7 +305,11 @@ impl ThreeScale {
     /// Puts a new configuration of the same service in force (e.g. refreshed
     /// from the admin portal). Requests already being checked finish with the
     /// settings they started with; the cache and pending reports are kept.
+    /// An engine protecting several services hands it to the one with the same id.
     pub fn update_service(&self, service: ServiceConfig) -> Result<(), crate::ConfigError> {
+        if let Some(set) = &self.set {
+            return set.update_service(service);
+        }
         if service.service_id != *self.inner.service_id {
             return Err(crate::ConfigError::new(
                 "update",
@@ -295,6 +343,9 @@ impl ThreeScale {
 
     /// The response configured for a denial, with `Retry-After` for 429.
     pub fn error_response(&self, denial: &Denial) -> ErrorResponse {
+        if let Some(set) = &self.set {
+            return set.error_response(denial);
+        }
         let mut response = self
             .inner
             .live
@@ -331,6 +382,9 @@ impl ThreeScale {
     /// rules, the token verifier (OAuth) and the cache. Nothing before the cache
     /// calls the backend.
     pub fn begin(&self, request: &impl RequestView) -> Step {
+        if let Some(set) = &self.set {
+            return set.begin(request);
+        }
         let inner = &self.inner;
         let live = inner.live.load();
         let service = &live.service;
@@ -481,8 +535,16 @@ impl ThreeScale {
     /// (at most twice the backend timeout plus a second), so their hits are
     /// reported too.
     pub async fn shutdown(&self) -> ReportStats {
+        match &self.set {
+            Some(set) => set.shutdown().await,
+            None => self.shutdown_one().await,
+        }
+    }
+
+    /// [`ThreeScale::shutdown`] of a one-service engine.
+    pub(crate) async fn shutdown_one(&self) -> ReportStats {
+        self.close();
         let inner = &self.inner;
-        inner.shutting_down.store(true, Ordering::SeqCst);
         let deadline =
             tokio::time::Instant::now() + inner.timeout * 2 + std::time::Duration::from_secs(1);
         while inner.checks_in_flight.load(Ordering::SeqCst) > 0 {
@@ -498,13 +560,29 @@ impl ThreeScale {
         inner.decider.reporter().shutdown(5).await
     }
 
+    /// Refuses new checks from now on (the first step of `shutdown`).
+    pub(crate) fn close(&self) {
+        self.inner.shutting_down.store(true, Ordering::SeqCst);
+    }
+
     /// Sends held usage now (cached mode, or usage kept during an outage).
     pub async fn flush(&self) -> Result<(), BackendError> {
+        match &self.set {
+            Some(set) => set.flush().await,
+            None => self.flush_one().await,
+        }
+    }
+
+    /// [`ThreeScale::flush`] of a one-service engine.
+    pub(crate) async fn flush_one(&self) -> Result<(), BackendError> {
         self.inner.decider.reporter().flush().await
     }
 
     /// Counters.
     pub fn stats(&self) -> EngineStats {
+        if let Some(set) = &self.set {
+            return set.stats();
+        }
         let (cache_entries, cache_bytes) = self
             .inner
             .cache
@@ -524,8 +602,9 @@ impl ThreeScale {
         }
     }
 
-    fn deny(&self, denial: Denial, mut headers: HeaderMap) -> Outcome {
+    fn deny(&self, mut denial: Denial, mut headers: HeaderMap) -> Outcome {
         self.inner.denied.fetch_add(1, Ordering::Relaxed);
+        denial.service_id = Some(self.inner.service_id.clone());
         if denial.kind == DenialKind::LimitsExceeded
             && let Some(figures) = &denial.rate_limit
         {

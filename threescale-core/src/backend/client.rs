@@ -122,6 +122,29 @@ impl Inner {
         connect_timeout: Duration,
         pool_max_idle_per_host: usize,
     ) -> Result<Inner, BackendError> {
+        // The URL is checked before anything is built.
+        parse_backend_url(url).map_err(BackendError::Config)?;
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("threescale-rs/", env!("CARGO_PKG_VERSION")))
+            .timeout(timeout)
+            .connect_timeout(connect_timeout)
+            .pool_max_idle_per_host(pool_max_idle_per_host)
+            // A redirect would carry the credentials to another URL.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| {
+                BackendError::Config(format!("cannot build the HTTP client: {}", e.without_url()))
+            })?;
+        Inner::with_http(http, url, auth, timeout, connect_timeout)
+    }
+
+    fn with_http(
+        http: reqwest::Client,
+        url: &str,
+        auth: ProviderAuth,
+        timeout: Duration,
+        connect_timeout: Duration,
+    ) -> Result<Inner, BackendError> {
         let parsed = parse_backend_url(url).map_err(BackendError::Config)?;
         let base = parsed.as_str().trim_end_matches('/').to_string();
         let endpoint = |call: Call| {
@@ -135,17 +158,6 @@ impl Inner {
             endpoint(Call::ALL[3])?,
             endpoint(Call::ALL[4])?,
         ];
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("threescale-rs/", env!("CARGO_PKG_VERSION")))
-            .timeout(timeout)
-            .connect_timeout(connect_timeout)
-            .pool_max_idle_per_host(pool_max_idle_per_host)
-            // A redirect would carry the credentials to another URL.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| {
-                BackendError::Config(format!("cannot build the HTTP client: {}", e.without_url()))
-            })?;
         Ok(Inner {
             http,
             auth,
@@ -154,6 +166,18 @@ impl Inner {
             timeout,
             connect_timeout,
         })
+    }
+
+    /// The same connection pool and timeouts for another backend URL and
+    /// provider credentials (several services in one engine).
+    pub(super) fn rebind(&self, url: &str, auth: ProviderAuth) -> Result<Inner, BackendError> {
+        Inner::with_http(
+            self.http.clone(),
+            url,
+            auth,
+            self.timeout,
+            self.connect_timeout,
+        )
     }
 
     fn endpoint(&self, call: Call) -> Url {

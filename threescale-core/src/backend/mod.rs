@@ -570,6 +570,18 @@ impl std::fmt::Debug for BackendClient {
 }
 
 impl BackendClient {
+    /// A client for another backend URL and provider credentials sharing this
+    /// one's connection pool and timeouts.
+    pub(crate) fn for_service(
+        &self,
+        url: &str,
+        auth: ProviderAuth,
+    ) -> Result<BackendClient, BackendError> {
+        Ok(BackendClient {
+            inner: Arc::new(self.inner.rebind(url, auth)?),
+        })
+    }
+
     /// Starts a builder with the given provider credentials.
     pub fn builder(auth: ProviderAuth) -> BackendClientBuilder {
         BackendClientBuilder {

@@ -92,7 +92,10 @@ pub(crate) fn project_builder(text: &str, source_name: &str) -> Result<ConfigBui
 
 /// JSON first (exact numbers and messages), then YAML, a superset of it.
 #[cfg(feature = "yaml")]
-fn parse_document(text: &str, source_name: &str) -> Result<serde_json::Value, ConfigError> {
+pub(crate) fn parse_document(
+    text: &str,
+    source_name: &str,
+) -> Result<serde_json::Value, ConfigError> {
     match serde_json::from_str(text) {
         Ok(value) => Ok(value),
         Err(_) => serde_yaml_ng::from_str(text)
@@ -102,7 +105,10 @@ fn parse_document(text: &str, source_name: &str) -> Result<serde_json::Value, Co
 
 /// JSON only: YAML needs the `yaml` feature.
 #[cfg(not(feature = "yaml"))]
-fn parse_document(text: &str, source_name: &str) -> Result<serde_json::Value, ConfigError> {
+pub(crate) fn parse_document(
+    text: &str,
+    source_name: &str,
+) -> Result<serde_json::Value, ConfigError> {
     serde_json::from_str(text).map_err(|e| {
         ConfigError::new(
             source_name,

@@ -190,6 +190,25 @@ impl Portal {
     /// the service's policy chain exactly as for the same JSON read from a file
     /// ([`Config::from_proxy_config`]): the batcher policy selects Cached mode.
     pub async fn load(&self) -> Result<Config, ConfigError> {
+        let (root, source) = self.load_document().await?;
+        // The same loader as a proxy config file: the same JSON gives the same settings.
+        super::proxy::config_for_service(&root, &source, Some(&self.service_id))
+    }
+
+    /// The configuration and the service's `proxy.hosts` (several services
+    /// in one engine).
+    pub(crate) async fn load_with_hosts(&self) -> Result<(Config, Vec<String>), ConfigError> {
+        let (root, source) = self.load_document().await?;
+        let config = super::proxy::config_for_service(&root, &source, Some(&self.service_id))?;
+        let hosts = super::proxy::hosts_from_value(&root, &source)?
+            .into_iter()
+            .next()
+            .unwrap_or_default();
+        Ok((config, hosts))
+    }
+
+    /// The portal's answer, parsed, and its name for errors.
+    async fn load_document(&self) -> Result<(serde_json::Value, String), ConfigError> {
         let source = self.source_name();
         let fail = |reason: String| ConfigError::new(source.clone(), "", reason);
         let client = reqwest::Client::builder()
@@ -213,8 +232,7 @@ impl Portal {
             .map_err(|e| fail(format!("reading the answer: {}", e.without_url())))?;
         let root: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| fail(format!("invalid JSON: {e}")))?;
-        // The same loader as a proxy config file: the same JSON gives the same settings.
-        super::proxy::config_for_service(&root, &source, Some(&self.service_id))
+        Ok((root, source))
     }
 
     /// Loads the configuration now and puts it in force in `engine`. On any

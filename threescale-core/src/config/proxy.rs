@@ -230,6 +230,27 @@ fn service_objects<'v>(
         let path = "proxy_config.content".to_string();
         return Ok(vec![(reader.object(content, &path)?, path)]);
     }
+    if let Some(configs) = top.get("proxy_configs") {
+        // The portal's list of every service's latest proxy config.
+        let Value::Array(configs) = configs else {
+            return Err(reader.error("proxy_configs", "expected an array"));
+        };
+        if configs.is_empty() {
+            return Err(reader.error("proxy_configs", "holds no service"));
+        }
+        return configs
+            .iter()
+            .enumerate()
+            .map(|(i, config)| {
+                let path = format!("proxy_configs[{i}].proxy_config.content");
+                let content = config
+                    .get("proxy_config")
+                    .and_then(|c| c.get("content"))
+                    .ok_or_else(|| reader.error(&path, "missing"))?;
+                Ok((reader.object(content, &path)?, path))
+            })
+            .collect();
+    }
     if let Some(services) = top.get("services") {
         let Value::Array(services) = services else {
             return Err(reader.error("services", "expected an array"));
@@ -261,6 +282,36 @@ pub(crate) fn services_from_value(
     service_objects(root, &reader)?
         .into_iter()
         .map(|(service, path)| reader.service(service, &path))
+        .collect()
+}
+
+/// The `proxy.hosts` of every service of a proxy config document, in the
+/// order of [`services_from_value`], lowercased as the gateway stores them;
+/// `["localhost"]`, the gateway's default, for a service without any.
+pub(crate) fn hosts_from_value(
+    root: &Value,
+    source_name: &str,
+) -> Result<Vec<Vec<String>>, ConfigError> {
+    let reader = Reader {
+        source: source_name,
+    };
+    service_objects(root, &reader)?
+        .into_iter()
+        .map(|(service, path)| {
+            let field = join(&join(&path, "proxy"), "hosts");
+            match service.get("proxy").and_then(|p| p.get("hosts")) {
+                None | Some(Value::Null) => Ok(vec!["localhost".to_string()]),
+                Some(Value::Array(hosts)) => hosts
+                    .iter()
+                    .map(|h| {
+                        h.as_str()
+                            .map(str::to_ascii_lowercase)
+                            .ok_or_else(|| reader.error(&field, "expected an array of strings"))
+                    })
+                    .collect(),
+                Some(_) => Err(reader.error(&field, "expected an array of strings")),
+            }
+        })
         .collect()
 }
 
