@@ -53,7 +53,7 @@
 //! if let Decision::Allow(context) = outcome.decision {
 //!     assert_eq!(&*context.service_id, "1001");
 //! }
-//! engine.shutdown_one().await;
+//! engine.shutdown().await;
 //! # Ok(()) }
 //! ```
 
