@@ -349,3 +349,59 @@ async fn a_portal_down_at_start_is_an_error() {
         .unwrap_err();
     assert!(error.to_string().contains("503"), "{error}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_selection_of_services_from_the_portal_in_one_engine() {
+    let emulator = emulator_with(BACKEND).await;
+    // Neither service has `proxy.hosts`: both answer on `localhost`, the
+    // gateway's default, and path routing tells them apart.
+    let engine = threescale::Services::from_portal(
+        &emulator.url(),
+        TOKEN,
+        &["3003", "4004"],
+        DeploymentEnv::Production,
+    )
+    .await
+    .expect("the portal answers")
+    .path_routing(threescale::PathRouting::On)
+    .build()
+    .expect("engine");
+    let members = engine.services().expect("several services");
+    assert_eq!(members.len(), 2);
+    let app = serve(Adapter::Axum, engine.clone());
+    let client = reqwest::Client::new();
+    let host = [("host", "localhost")];
+    let orders = format!("{}/orders/1?api_key=uk", app.url);
+    assert_eq!(send(&client, "GET", &orders, &host).await.status, 200);
+    let other = format!("{}/anything?app_id=app1&app_key=key1", app.url);
+    assert_eq!(send(&client, "GET", &other, &host).await.status, 200);
+    // 3003's own error settings for its requests.
+    let missing = send(&client, "GET", &format!("{}/orders/1", app.url), &host).await;
+    assert_eq!((missing.status, missing.body.as_str()), (401, "key please"));
+    // Another host: no service.
+    let elsewhere = send(&client, "GET", &orders, &[("host", "shop.test")]).await;
+    assert_eq!((elsewhere.status, elsewhere.body.as_str()), (404, ""));
+    engine.shutdown().await;
+    assert_eq!(
+        usage(&emulator, "3003", ("user_key", "uk"))
+            .await
+            .get("orders"),
+        Some(&1)
+    );
+    assert_eq!(
+        usage(&emulator, "4004", ("app_id", "app1"))
+            .await
+            .get("hits"),
+        Some(&1)
+    );
+    // An id the portal does not know is an error naming it.
+    let unknown = threescale::Services::from_portal(
+        &emulator.url(),
+        TOKEN,
+        &["3003", "999"],
+        DeploymentEnv::Production,
+    )
+    .await
+    .unwrap_err();
+    assert!(unknown.to_string().contains("999"), "{unknown}");
+}

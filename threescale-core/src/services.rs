@@ -729,6 +729,17 @@ mod tests {
     }
 
     #[test]
+    fn debug_shows_services_and_hosts_never_tokens() {
+        let engine = two(PathRouting::Off);
+        let shown = format!("{engine:?}");
+        assert!(shown.contains("b.example"), "{shown}");
+        assert!(!shown.contains("token-a") && !shown.contains("token-b"), "{shown}");
+        let a = Config::builder().service_token("token-a", "1").build().unwrap();
+        let shown = format!("{:?}", Services::builder().service(a, ["x"]));
+        assert!(!shown.contains("token-a"), "{shown}");
+    }
+
+    #[test]
     fn bad_sets_are_refused() {
         let a = || Config::builder().service_token("t", "1").build().unwrap();
         assert!(Services::builder().build().is_err());
