@@ -97,6 +97,7 @@ pub(crate) struct Inner {
     bypass_paths: Vec<BypassPath>,
     request: RequestPolicy,
     timeout: std::time::Duration,
+    tls: crate::TlsTrust,
     pub(crate) service_id: Arc<str>,
     pub(crate) reporter: Reporter,
     pub(crate) cache: Option<AuthCache>,
@@ -178,9 +179,9 @@ impl ThreeScale {
     }
 
     fn build(config: Config, token_verifier: Option<TokenVerifier>) -> Result<Self, StartError> {
-        let client = backend_client(&config.service, config.timeout)?;
+        let client = backend_client(&config.service, config.timeout, &config.tls)?;
         // Reports go out on the reporter's own thread, with connections of their own.
-        let report_client = backend_client(&config.service, config.timeout)?;
+        let report_client = backend_client(&config.service, config.timeout, &config.tls)?;
         // The one retry of a report POST that timed out waits longer for its answer.
         let late_answer_timeout = (config.timeout * 10).clamp(
             std::time::Duration::from_secs(10),
@@ -221,6 +222,7 @@ impl ThreeScale {
                     .collect(),
                 request: config.request,
                 timeout: config.timeout,
+                tls: config.tls,
                 service_id,
                 reporter,
                 cache,
@@ -278,7 +280,7 @@ impl ThreeScale {
             current.client.clone()
         } else {
             let build = || {
-                backend_client(&service, self.inner.timeout)
+                backend_client(&service, self.inner.timeout, &self.inner.tls)
                     .map_err(|e| crate::ConfigError::new("update", "backend", e.to_string()))
             };
             let client = build()?;
@@ -606,10 +608,12 @@ impl ThreeScale {
 fn backend_client(
     service: &ServiceConfig,
     timeout: std::time::Duration,
+    tls: &crate::TlsTrust,
 ) -> Result<BackendClient, BackendError> {
     BackendClient::builder(service.provider_auth.clone())
         .url(service.backend_url.clone())
         .timeout(timeout)
+        .tls(tls.clone())
         .build()
 }
 
@@ -645,6 +649,12 @@ pub(crate) fn refusal(error: &BackendError) -> Denial {
         BackendError::Request(reason) => {
             tracing::debug!(%reason, "3scale backend call refused before sending");
             denial.with_reason("request_too_large")
+        }
+        // A configuration error, not the request's fault and not an outage:
+        // refused as unavailable whatever the failure policy, and said loudly.
+        BackendError::Tls(reason) => {
+            tracing::error!(%reason, "3scale backend TLS trust failure; requests are refused");
+            Denial::new(DenialKind::BackendUnavailable).with_reason("backend_tls_untrusted")
         }
         error => {
             tracing::debug!(%error, "3scale backend call failed because of the request");

@@ -27,6 +27,7 @@ mod report;
 pub mod request;
 pub mod response;
 pub mod secret;
+pub mod tls;
 pub mod usage;
 pub mod xml;
 
@@ -55,5 +56,6 @@ pub use report::ReportStats;
 pub use request::{PathPolicy, RequestPolicy};
 pub use response::{ErrorResponse, ErrorResponses};
 pub use secret::Secret;
+pub use tls::{TlsError, TlsTrust};
 pub use usage::{Usage, UsageValue};
 pub use xml::{Authorization, Period, UsageReport, XmlError};
