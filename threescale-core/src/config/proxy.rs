@@ -29,6 +29,10 @@
 //! `apicast.policy.caching`'s `caching_type` (`strict`, `resilient`, `allow`,
 //! `none`) the [`OutageBehaviour`]. Without a batcher the mode is [`Mode::Sync`],
 //! one authrep per request, as the gateway's default policy does.
+//! `apicast.policy.3scale_referrer` sends the request's `Referer` header as the
+//! backend's `referrer`. Every other policy of the chain (CORS, headers, URL
+//! rewriting, JWT claim checks, …) is not applied here: the loader names them
+//! all in one warning (`tracing` WARN) each time it loads the document.
 
 use std::{collections::BTreeMap, time::Duration};
 
@@ -490,11 +494,16 @@ impl Reader<'_> {
             });
         }
 
+        let (mode, referrer) = self.policy_chain(proxy, &proxy_path, &service_id)?;
         builder = builder
             .mapping_rules(self.rules(proxy, &proxy_path)?)
             .empty_rules_match_nothing()
             .field_path("mapping_rules", join(&proxy_path, "proxy_rules"))
-            .mode(self.mode(proxy, &proxy_path)?);
+            .mode(mode);
+        if referrer {
+            // The gateway's referrer policy sends the request's Referer header.
+            builder = builder.referrer_header("Referer");
+        }
         Ok((service_id, builder))
     }
 
@@ -564,15 +573,26 @@ impl Reader<'_> {
         Ok(rules)
     }
 
-    fn mode(&self, proxy: &Map<String, Value>, path: &str) -> Result<Mode, ConfigError> {
+    /// The engine settings of the policy chain: the mode, and whether the
+    /// referrer policy is on. Entries the engine does not act on are named in
+    /// one warning.
+    fn policy_chain(
+        &self,
+        proxy: &Map<String, Value>,
+        path: &str,
+        service_id: &str,
+    ) -> Result<(Mode, bool), ConfigError> {
         let chain_path = join(path, "policy_chain");
         let chain = match proxy.get("policy_chain") {
-            None | Some(Value::Null) => return Ok(Mode::Sync),
+            None | Some(Value::Null) => return Ok((Mode::Sync, false)),
             Some(Value::Array(chain)) => chain,
             Some(_) => return Err(self.error(&chain_path, "expected an array")),
         };
         let mut batcher = None;
         let mut outage = OutageBehaviour::default();
+        let mut caching = None;
+        let mut referrer = false;
+        let mut ignored = Vec::new();
         let empty = Map::new();
         for (i, policy) in chain.iter().enumerate() {
             let policy_path = format!("{chain_path}[{i}]");
@@ -586,6 +606,9 @@ impl Reader<'_> {
                 Some(value) => self.object(value, &conf_path)?,
             };
             match name.trim_start_matches("apicast.policy.") {
+                // The gateway's own authorization and reporting: this engine.
+                "apicast" => {}
+                "3scale_referrer" => referrer = true,
                 "3scale_batcher" => {
                     let seconds = |field: &str| -> Result<Duration, ConfigError> {
                         match self.integer(conf, &conf_path, field)? {
@@ -600,6 +623,7 @@ impl Reader<'_> {
                     batcher = Some((seconds("auths_ttl")?, seconds("batch_report_seconds")?));
                 }
                 "caching" => {
+                    caching = Some(name.clone());
                     if let Some(kind) = self.string(conf, &conf_path, "caching_type")? {
                         outage = match kind.as_str() {
                             "strict" => OutageBehaviour::Strict,
@@ -615,10 +639,31 @@ impl Reader<'_> {
                         };
                     }
                 }
-                _ => {}
+                _ => ignored.push(if name.is_empty() {
+                    format!("{policy_path} (no name)")
+                } else {
+                    name.clone()
+                }),
             }
         }
-        Ok(match batcher {
+        if batcher.is_none()
+            && let Some(name) = caching
+        {
+            // The outage behaviour is a setting of the cache, which only the
+            // batcher policy turns on.
+            ignored.push(format!("{name} (without apicast.policy.3scale_batcher)"));
+        }
+        if !ignored.is_empty() {
+            tracing::warn!(
+                source = %self.source,
+                service_id,
+                ignored = %ignored.join(", "),
+                "3scale policy chain: these policies are not applied by this middleware \
+                 (only apicast, 3scale_batcher, caching and 3scale_referrer are); \
+                 apply their effect in the application or a layer of its own"
+            );
+        }
+        let mode = match batcher {
             Some((ttl, flush_interval)) => Mode::Cached(CacheSettings {
                 ttl,
                 flush_interval,
@@ -626,6 +671,7 @@ impl Reader<'_> {
                 ..CacheSettings::default()
             }),
             None => Mode::Sync,
-        })
+        };
+        Ok((mode, referrer))
     }
 }
