@@ -437,8 +437,12 @@ impl ThreeScale {
                 },
             );
         }
+        let referrer = service
+            .referrer_header
+            .as_ref()
+            .and_then(|name| referrer_of(request, name));
         if let Some(cache) = &inner.cache {
-            match cache.lookup(&credentials, &matched.usage) {
+            match cache.lookup(&credentials, referrer.as_ref(), &matched.usage) {
                 CacheLookup::Decided(decision) => {
                     return Step::Done(self.finish(
                         decision,
@@ -452,6 +456,7 @@ impl ThreeScale {
                     return Step::Pending(PendingCheck {
                         engine: self.clone(),
                         credentials,
+                        referrer,
                         matched,
                         headers: response_headers,
                         slot: Some(slot),
@@ -464,6 +469,7 @@ impl ThreeScale {
         Step::Pending(PendingCheck {
             engine: self.clone(),
             credentials,
+            referrer,
             matched,
             headers: response_headers,
             slot: None,
@@ -617,6 +623,25 @@ fn backend_client(
         .build()
 }
 
+/// The request's referrer as the backend may see it: the header's value, unless
+/// it is empty, `*` (the backend's "skip the check"), longer than
+/// [`crate::config::MAX_REFERRER_LEN`] or holds a control character; those are
+/// not sent, so the backend answers as for a missing referrer.
+fn referrer_of(request: &impl RequestView, header: &http::HeaderName) -> Option<Arc<str>> {
+    let value = request.header(header.as_str())?;
+    let usable = !value.is_empty()
+        && value != "*"
+        && value.len() <= crate::config::MAX_REFERRER_LEN
+        && !value.chars().any(char::is_control);
+    if !usable {
+        tracing::debug!(
+            "request referrer not sent to the backend (empty, `*`, too long or control characters)"
+        );
+        return None;
+    }
+    Some(value.into())
+}
+
 fn debug_requested(service: &ServiceConfig, request: &impl RequestView) -> bool {
     let secret = service.provider_auth.secret();
     request
@@ -686,6 +711,7 @@ pub(crate) enum Verdict {
 pub struct PendingCheck {
     engine: ThreeScale,
     credentials: AppCredentials,
+    referrer: Option<Arc<str>>,
     matched: MatchResult,
     headers: HeaderMap,
     slot: Option<crate::cache::Slot>,
@@ -718,6 +744,7 @@ impl PendingCheck {
         let PendingCheck {
             engine,
             credentials,
+            referrer,
             matched,
             headers,
             slot,
@@ -726,10 +753,21 @@ impl PendingCheck {
         } = self;
         let verdict = match slot {
             Some(slot) => {
-                crate::cache::fill_and_decide(&engine, &live, slot, &credentials, &matched.usage)
+                crate::cache::fill_and_decide(
+                    &engine,
+                    &live,
+                    slot,
+                    &credentials,
+                    referrer.as_ref(),
+                    &matched.usage,
+                )
+                .await
+            }
+            None => {
+                engine
+                    .authrep(&live, &credentials, referrer.as_ref(), &matched.usage)
                     .await
             }
-            None => engine.authrep(&live, &credentials, &matched.usage).await,
         };
         let version = live.service.backend_version;
         engine.finish(verdict, &credentials, version, matched, headers)
@@ -743,13 +781,14 @@ impl ThreeScale {
         &self,
         live: &Live,
         credentials: &AppCredentials,
+        referrer: Option<&Arc<str>>,
         usage: &Usage,
     ) -> Verdict {
         let inner = &self.inner;
         let request = AuthRequest {
             credentials: credentials.clone(),
             usage: Some(usage.clone()),
-            referrer: None,
+            referrer: referrer.map(|r| r.to_string()),
             redirect: None,
             log_code: None,
             service_id: None,
