@@ -13,7 +13,7 @@
 //! broken file is a [`crate::ConfigError`] at start-up, never a surprise at the
 //! first request. A server certificate the client does not trust is
 //! [`crate::BackendError::Tls`]: a configuration error, not an outage, so no
-//! failure policy or outage behaviour ever admits requests because of it.
+//! failure policy ever admits requests because of it.
 //!
 //! ```
 //! use threescale_core::{Config, TlsTrust};

@@ -26,21 +26,26 @@
 //! The engine settings come from the policy chain where the gateway has an
 //! equivalent: `apicast.policy.3scale_batcher` selects [`Mode::Cached`]
 //! (`auths_ttl` and `batch_report_seconds`, defaults 10 s each) and
-//! `apicast.policy.caching`'s `caching_type` (`strict`, `resilient`, `allow`,
-//! `none`) the [`OutageBehaviour`]. Without a batcher the mode is [`Mode::Sync`],
-//! one authrep per request, as the gateway's default policy does.
+//! `apicast.policy.caching`'s `caching_type` the [`FailurePolicy`] (`strict`
+//! is `Closed`, `resilient` `Resilient`, `allow` `Open`), or, for `none`,
+//! [`Mode::Sync`] (no cache). Without a batcher the mode is [`Mode::Sync`],
+//! one authrep per request, as the gateway's default policy does, and the
+//! caching policy is not read.
 //! `apicast.policy.3scale_referrer` sends the request's `Referer` header as the
 //! backend's `referrer`. Every other policy of the chain (CORS, headers, URL
-//! rewriting, JWT claim checks, …) is not applied here: the loader names them
-//! all in one warning (`tracing` WARN) each time it loads the document.
+//! rewriting, JWT claim checks, …), and a caching policy without a batcher, is
+//! not applied here: the loader names them all in one warning (`tracing` WARN)
+//! each time it loads the document.
+//!
+//! [`FailurePolicy`]: super::FailurePolicy
 
 use std::{collections::BTreeMap, time::Duration};
 
 use serde_json::{Map, Value};
 
 use super::{
-    CacheSettings, Config, ConfigBuilder, ConfigError, CredentialParam, ErrorSetting, Mode,
-    OutageBehaviour, ServiceConfig, compile_rules,
+    CacheSettings, CachingType, Config, ConfigBuilder, ConfigError, CredentialParam, ErrorSetting,
+    FailurePolicy, Mode, ServiceConfig, compile_rules,
 };
 use crate::{
     BackendVersion, CredentialsConfig, CredentialsLocation, DenialKind, MappingRule, MappingRules,
@@ -494,12 +499,15 @@ impl Reader<'_> {
             });
         }
 
-        let (mode, referrer) = self.policy_chain(proxy, &proxy_path, &service_id)?;
+        let (mode, policy, referrer) = self.policy_chain(proxy, &proxy_path, &service_id)?;
         builder = builder
             .mapping_rules(self.rules(proxy, &proxy_path)?)
             .empty_rules_match_nothing()
             .field_path("mapping_rules", join(&proxy_path, "proxy_rules"))
             .mode(mode);
+        if let Some(policy) = policy {
+            builder = builder.failure_policy(policy);
+        }
         if referrer {
             // The gateway's referrer policy sends the request's Referer header.
             builder = builder.referrer_header("Referer");
@@ -573,7 +581,8 @@ impl Reader<'_> {
         Ok(rules)
     }
 
-    /// The engine settings of the policy chain: the mode, and whether the
+    /// The engine settings of the policy chain: the mode, the failure policy
+    /// when the chain has a batcher and a caching policy, and whether the
     /// referrer policy is on. Entries the engine does not act on are named in
     /// one warning.
     fn policy_chain(
@@ -581,16 +590,16 @@ impl Reader<'_> {
         proxy: &Map<String, Value>,
         path: &str,
         service_id: &str,
-    ) -> Result<(Mode, bool), ConfigError> {
+    ) -> Result<(Mode, Option<FailurePolicy>, bool), ConfigError> {
         let chain_path = join(path, "policy_chain");
         let chain = match proxy.get("policy_chain") {
-            None | Some(Value::Null) => return Ok((Mode::Sync, false)),
+            None | Some(Value::Null) => return Ok((Mode::Sync, None, false)),
             Some(Value::Array(chain)) => chain,
             Some(_) => return Err(self.error(&chain_path, "expected an array")),
         };
         let mut batcher = None;
-        let mut outage = OutageBehaviour::default();
         let mut caching = None;
+        let mut caching_name = None;
         let mut referrer = false;
         let mut ignored = Vec::new();
         let empty = Map::new();
@@ -623,20 +632,14 @@ impl Reader<'_> {
                     batcher = Some((seconds("auths_ttl")?, seconds("batch_report_seconds")?));
                 }
                 "caching" => {
-                    caching = Some(name.clone());
+                    caching_name = Some(name.clone());
                     if let Some(kind) = self.string(conf, &conf_path, "caching_type")? {
-                        outage = match kind.as_str() {
-                            "strict" => OutageBehaviour::Strict,
-                            "resilient" => OutageBehaviour::Resilient,
-                            "allow" => OutageBehaviour::Allow,
-                            "none" => OutageBehaviour::None,
-                            other => {
-                                return Err(self.error(
-                                    &join(&conf_path, "caching_type"),
-                                    format!("{other:?} is not strict, resilient, allow or none"),
-                                ));
-                            }
-                        };
+                        caching = Some(CachingType::parse(&kind).ok_or_else(|| {
+                            self.error(
+                                &join(&conf_path, "caching_type"),
+                                format!("{kind:?} is not strict, resilient, allow or none"),
+                            )
+                        })?);
                     }
                 }
                 _ => ignored.push(if name.is_empty() {
@@ -647,10 +650,10 @@ impl Reader<'_> {
             }
         }
         if batcher.is_none()
-            && let Some(name) = caching
+            && let Some(name) = caching_name
         {
-            // The outage behaviour is a setting of the cache, which only the
-            // batcher policy turns on.
+            // The caching policy sets the cache's failure policy, and only
+            // the batcher policy turns the cache on.
             ignored.push(format!("{name} (without apicast.policy.3scale_batcher)"));
         }
         if !ignored.is_empty() {
@@ -663,15 +666,18 @@ impl Reader<'_> {
                  apply their effect in the application or a layer of its own"
             );
         }
-        let mode = match batcher {
-            Some((ttl, flush_interval)) => Mode::Cached(CacheSettings {
-                ttl,
-                flush_interval,
-                outage,
-                ..CacheSettings::default()
-            }),
-            None => Mode::Sync,
+        let (mode, policy) = match (batcher, caching) {
+            (Some(_), Some(caching)) if !caching.caches() => (Mode::Sync, None),
+            (Some((ttl, flush_interval)), caching) => (
+                Mode::Cached(CacheSettings {
+                    ttl,
+                    flush_interval,
+                    ..CacheSettings::default()
+                }),
+                caching.map(|c| c.policy(None)),
+            ),
+            (None, _) => (Mode::Sync, None),
         };
-        Ok((mode, referrer))
+        Ok((mode, policy, referrer))
     }
 }
