@@ -294,6 +294,47 @@ async fn the_portal_loader_uses_the_same_trust_and_hands_it_to_the_backend_clien
 }
 
 #[tokio::test]
+async fn the_gateway_variables_load_from_an_https_portal_with_the_tls_variables() {
+    let ca = TestCa::new("private CA");
+    let server = ca.server();
+    let emulator = https_emulator(
+        EmulatorTls::from_pem(server.cert.as_bytes(), server.key.as_bytes()).unwrap(),
+    )
+    .await;
+    let ca_file =
+        std::env::temp_dir().join(format!("threescale-tls-portal-{}.pem", std::process::id()));
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+    let endpoint = emulator.portal_endpoint("portal-token");
+    assert!(
+        endpoint.starts_with("https://portal-token@127.0.0.1:"),
+        "{endpoint}"
+    );
+    let portal = |ca: Option<String>| {
+        let endpoint = endpoint.clone();
+        Portal::from_vars(move |name| match name {
+            "THREESCALE_PORTAL_ENDPOINT" => Some(endpoint.clone()),
+            "THREESCALE_SERVICE_ID" => Some("1001".into()),
+            "THREESCALE_TLS_CA_FILE" => ca.clone(),
+            _ => None,
+        })
+        .unwrap()
+        .unwrap()
+    };
+    let err = portal(None).load().await.unwrap_err();
+    assert!(err.to_string().contains("TLS trust failure"), "{err}");
+    let config = portal(Some(ca_file.display().to_string()))
+        .load()
+        .await
+        .expect("the CA of THREESCALE_TLS_CA_FILE is trusted");
+    assert!(
+        !config.tls.is_default(),
+        "the backend client gets the same trust"
+    );
+    let _ = std::fs::remove_file(&ca_file);
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
 async fn mutual_tls_is_required_when_the_backend_asks_for_it() {
     let ca = TestCa::new("private CA");
     let client_ca = TestCa::new("client CA");

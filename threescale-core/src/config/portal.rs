@@ -10,7 +10,8 @@
 //! (`https://ACCESS_TOKEN@admin.example.com`), `THREESCALE_DEPLOYMENT_ENV`
 //! (`staging` or `production`, default `production`), `THREESCALE_SERVICE_ID`,
 //! `APICAST_CONFIGURATION_CACHE` (refresh interval in seconds; 0 or unset: load
-//! once at start-up).
+//! once at start-up), and the TLS settings `THREESCALE_TLS_*` ([`crate::TlsTrust`]),
+//! which the loaded configuration's backend client uses too.
 
 use std::time::Duration;
 
