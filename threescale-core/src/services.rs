@@ -270,17 +270,20 @@ impl Services {
             None => None,
         };
         // One pool for the checks' backend calls of every service with the
-        // first one's timeout.
+        // first one's timeout and, unless it is the first, the default TLS trust.
         let first = &self.entries[0].config;
         let timeout = first.timeout;
+        let first_tls_is_default = first.tls.is_default();
         let shared = BackendClient::builder(first.service.provider_auth.clone())
             .url(first.service.backend_url.clone())
             .timeout(timeout)
+            .tls(first.tls.clone())
             .build()?;
         let mut engines = Vec::with_capacity(self.entries.len());
         let mut hosts = Vec::with_capacity(self.entries.len());
-        for entry in self.entries {
-            let pool = (entry.config.timeout == timeout).then_some(&shared);
+        for (i, entry) in self.entries.into_iter().enumerate() {
+            let same_tls = i == 0 || (first_tls_is_default && entry.config.tls.is_default());
+            let pool = (entry.config.timeout == timeout && same_tls).then_some(&shared);
             engines.push(ThreeScale::build(entry.config, entry.verifier, pool)?);
             hosts.push(entry.hosts);
         }
@@ -733,8 +736,14 @@ mod tests {
         let engine = two(PathRouting::Off);
         let shown = format!("{engine:?}");
         assert!(shown.contains("b.example"), "{shown}");
-        assert!(!shown.contains("token-a") && !shown.contains("token-b"), "{shown}");
-        let a = Config::builder().service_token("token-a", "1").build().unwrap();
+        assert!(
+            !shown.contains("token-a") && !shown.contains("token-b"),
+            "{shown}"
+        );
+        let a = Config::builder()
+            .service_token("token-a", "1")
+            .build()
+            .unwrap();
         let shown = format!("{:?}", Services::builder().service(a, ["x"]));
         assert!(!shown.contains("token-a"), "{shown}");
     }
