@@ -749,6 +749,25 @@ mod tests {
     }
 
     #[test]
+    fn an_update_goes_to_the_service_with_its_id() {
+        let engine = two(PathRouting::Off);
+        let mut b = (*engine.services().unwrap()[1].service()).clone();
+        b.system_name = Some("billing".into());
+        engine.update_service(b).unwrap();
+        assert_eq!(
+            engine.services().unwrap()[1]
+                .service()
+                .system_name
+                .as_deref(),
+            Some("billing")
+        );
+        assert_eq!(engine.services().unwrap()[0].service().system_name, None);
+        let mut unknown = (*engine.service()).clone();
+        unknown.service_id = "9".into();
+        assert!(engine.update_service(unknown).is_err());
+    }
+
+    #[test]
     fn bad_sets_are_refused() {
         let a = || Config::builder().service_token("t", "1").build().unwrap();
         assert!(Services::builder().build().is_err());
