@@ -513,6 +513,7 @@ pub(crate) async fn fill_and_decide(
             .await
     };
     if let Some(refusal) = filled_here {
+        crate::metrics::cache("fill");
         if let Some(cache) = cache {
             cache.reweigh(credentials, &slot);
         }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use http::{HeaderMap, HeaderValue};
+use tracing::Instrument as _;
 
 use crate::{
     AuthContext, Config, CredentialKind, Decision, Denial, DenialKind, FailurePolicy, Mode,
@@ -21,6 +22,8 @@ use crate::{
     headers::{self, DebugInfo},
     mapping::MatchResult,
     report::{ReportStats, Reporter, ReporterSettings},
+    completion::Completion,
+    report::ReportKey,
     request::{BypassPath, RequestPolicy, query_is_too_long},
     response::ErrorResponse,
 };
@@ -29,13 +32,19 @@ use crate::{
 /// `None` when the token is not valid. Required for `backend_version: oauth`.
 pub type TokenVerifier = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
-/// The verdict plus the headers to add to the response (debug and rate-limit headers).
+/// The verdict plus the headers to add to the response (debug and rate-limit
+/// headers) and what is left to do once the response is known.
 #[derive(Clone, Debug)]
 pub struct Outcome {
     /// Allow, deny or bypass.
     pub decision: Decision,
     /// Headers for the response, whatever it is.
     pub headers: HeaderMap,
+    /// For an allowed request: call [`Completion::finish`] with the
+    /// response's status (and any [`AddedUsage`](crate::AddedUsage)) once it
+    /// is known. Dropping it reports the request's usage without a status.
+    /// A clone of the outcome carries an empty one.
+    pub completion: Completion,
 }
 
 /// The engine could not be started: the one error of every constructor of
@@ -94,6 +103,8 @@ pub(crate) struct Inner {
     pub(crate) mode: Mode,
     pub(crate) failure_policy: FailurePolicy,
     pub(crate) rate_limit_headers: RateLimitHeaders,
+    /// Report each response's status with the usage, after the response.
+    pub(crate) response_codes: bool,
     bypass_paths: Vec<BypassPath>,
     request: RequestPolicy,
     timeout: std::time::Duration,
@@ -200,6 +211,7 @@ impl ThreeScale {
             },
         };
         let service_id: Arc<str> = config.service.service_id.as_str().into();
+        crate::metrics::outage(&service_id, false);
         let reporter = Reporter::new(report_client, Some(service_id.to_string()), settings);
         let cache = match &config.mode {
             Mode::Cached(c) => Some(AuthCache::new(c)),
@@ -214,6 +226,7 @@ impl ThreeScale {
                 mode: config.mode,
                 failure_policy: config.failure_policy,
                 rate_limit_headers: config.rate_limit_headers,
+                response_codes: config.response_codes,
                 bypass_paths: config
                     .bypass_paths
                     .iter()
@@ -243,7 +256,14 @@ impl ThreeScale {
     pub async fn from_env() -> Result<Self, StartError> {
         let var = |name: &str| std::env::var(name).ok();
         if let Some(portal) = crate::config::portal::Portal::from_vars(var)? {
-            let engine = ThreeScale::new(portal.load().await?)?;
+            let mut config = portal.load().await?;
+            // The gateway's switch: the proxy config has no field for it.
+            if crate::config::env_enabled(var("APICAST_RESPONSE_CODES"))
+                || crate::config::env_enabled(var("THREESCALE_RESPONSE_CODES"))
+            {
+                config.response_codes = true;
+            }
+            let engine = ThreeScale::new(config)?;
             if portal.refresh_interval().is_some() {
                 tokio::spawn(portal.keep_fresh(engine.clone()));
             }
@@ -330,6 +350,8 @@ impl ThreeScale {
     /// rules, the token verifier (OAuth) and the cache. Nothing before the cache
     /// calls the backend.
     pub fn begin(&self, request: &impl RequestView) -> Step {
+        let span = crate::spans::check_span(&self.inner.service_id);
+        let _entered = span.enter();
         let inner = &self.inner;
         let live = inner.live.load();
         let service = &live.service;
@@ -344,9 +366,12 @@ impl ThreeScale {
         if !inner.bypass_paths.is_empty() {
             let normal = crate::mapping::normalize_path(path);
             if inner.bypass_paths.iter().any(|b| b.matches(&normal)) {
+                crate::metrics::decision("bypassed", "none", false);
+                crate::spans::record_bypass(&span);
                 return Step::Done(Outcome {
                     decision: Decision::Bypass,
                     headers: HeaderMap::new(),
+                    completion: Completion::default(),
                 });
             }
         }
@@ -438,6 +463,8 @@ impl ThreeScale {
         if let Some(cache) = &inner.cache {
             match cache.lookup(&credentials, &matched.usage) {
                 CacheLookup::Decided(decision) => {
+                    crate::metrics::cache("hit");
+                    span.record("cache", "hit");
                     return Step::Done(self.finish(
                         decision,
                         &credentials,
@@ -447,7 +474,11 @@ impl ThreeScale {
                     ));
                 }
                 CacheLookup::Miss(slot) => {
+                    crate::metrics::cache("miss");
+                    span.record("cache", "miss");
+                    drop(_entered);
                     return Step::Pending(PendingCheck {
+                        span,
                         engine: self.clone(),
                         credentials,
                         matched,
@@ -459,7 +490,9 @@ impl ThreeScale {
                 }
             }
         }
+        drop(_entered);
         Step::Pending(PendingCheck {
+            span,
             engine: self.clone(),
             credentials,
             matched,
@@ -524,6 +557,8 @@ impl ThreeScale {
 
     fn deny(&self, denial: Denial, mut headers: HeaderMap) -> Outcome {
         self.inner.denied.fetch_add(1, Ordering::Relaxed);
+        crate::metrics::decision("denied", denial.kind.key(), false);
+        crate::spans::record_denial(&denial);
         if denial.kind == DenialKind::LimitsExceeded
             && let Some(figures) = &denial.rate_limit
         {
@@ -532,6 +567,7 @@ impl ThreeScale {
         Outcome {
             decision: Decision::Deny(denial),
             headers,
+            completion: Completion::default(),
         }
     }
 
@@ -548,10 +584,20 @@ impl ThreeScale {
             Verdict::Deny(denial) => self.deny(denial, headers),
             Verdict::Allow(allow) => {
                 self.inner.allowed.fetch_add(1, Ordering::Relaxed);
+                crate::metrics::decision("allowed", "none", allow.degraded);
+                crate::spans::record_allow(
+                    self,
+                    credentials,
+                    allow.plan.as_deref(),
+                    &matched,
+                    allow.degraded,
+                );
                 if allow.degraded {
                     self.inner.degraded.fetch_add(1, Ordering::Relaxed);
                 }
-                if allow.report_later {
+                // With response codes the usage waits for the response's status.
+                let deferred = self.inner.response_codes && allow.report_later;
+                if allow.report_later && !deferred {
                     if allow.degraded {
                         // Admitted without the backend's word on the application.
                         self.inner
@@ -580,7 +626,21 @@ impl ThreeScale {
                         (Some(app_id.clone()), kind)
                     }
                 };
+                // Shutdown's final flush also waits for usage held until the response.
+                let held = deferred.then(|| {
+                    (
+                        matched.usage.clone(),
+                        CheckInFlight::enter(&self.inner.checks_in_flight),
+                    )
+                });
+                let completion = Completion::new(
+                    self.clone(),
+                    ReportKey::of(credentials),
+                    held,
+                    !allow.degraded,
+                );
                 Outcome {
+                    completion,
                     decision: Decision::Allow(Box::new(AuthContext {
                         service_id: self.inner.service_id.clone(),
                         app_id,
@@ -674,6 +734,8 @@ pub(crate) enum Verdict {
 /// The backend part of a check. Owns everything it needs.
 #[derive(Debug)]
 pub struct PendingCheck {
+    /// The check's span, entered again while the backend is asked.
+    span: tracing::Span,
     engine: ThreeScale,
     credentials: AppCredentials,
     matched: MatchResult,
@@ -687,10 +749,10 @@ pub struct PendingCheck {
 /// Counts a check between the shutdown gate and its end (dropped after the
 /// usage is recorded).
 #[derive(Debug)]
-struct CheckInFlight(Arc<AtomicUsize>);
+pub(crate) struct CheckInFlight(Arc<AtomicUsize>);
 
 impl CheckInFlight {
-    fn enter(counter: &Arc<AtomicUsize>) -> Self {
+    pub(crate) fn enter(counter: &Arc<AtomicUsize>) -> Self {
         counter.fetch_add(1, Ordering::SeqCst);
         CheckInFlight(counter.clone())
     }
@@ -706,6 +768,7 @@ impl PendingCheck {
     /// Asks the backend (or waits for the cache fill) and decides.
     pub async fn run(self) -> Outcome {
         let PendingCheck {
+            span,
             engine,
             credentials,
             matched,
@@ -717,18 +780,27 @@ impl PendingCheck {
         let verdict = match slot {
             Some(slot) => {
                 crate::cache::fill_and_decide(&engine, &live, slot, &credentials, &matched.usage)
+                    .instrument(span.clone())
                     .await
             }
-            None => engine.authrep(&live, &credentials, &matched.usage).await,
+            None => {
+                engine
+                    .authrep(&live, &credentials, &matched.usage)
+                    .instrument(span.clone())
+                    .await
+            }
         };
         let version = live.service.backend_version;
+        let _entered = span.enter();
         engine.finish(verdict, &credentials, version, matched, headers)
     }
 }
 
 impl ThreeScale {
     /// One authrep for the request (Sync mode, and Cached mode with
-    /// `OutageBehaviour::None`).
+    /// `OutageBehaviour::None`); with response codes on, an `authorize` with
+    /// the usage as predicted usage instead, the usage being reported after
+    /// the response with its status.
     pub(crate) async fn authrep(
         &self,
         live: &Live,
@@ -750,15 +822,17 @@ impl ThreeScale {
             },
         };
         inner.backend_calls.fetch_add(1, Ordering::Relaxed);
-        let answer = if live.service.backend_version == BackendVersion::OAuth {
-            live.client.oauth_authrep(&request).await
-        } else {
-            live.client.authrep(&request).await
+        let oauth = live.service.backend_version == BackendVersion::OAuth;
+        let answer = match (inner.response_codes, oauth) {
+            (false, false) => live.client.authrep(&request).await,
+            (false, true) => live.client.oauth_authrep(&request).await,
+            (true, false) => live.client.authorize(&request).await,
+            (true, true) => live.client.oauth_authorize(&request).await,
         };
         match answer {
             Ok(response) => {
                 inner.outage_log.recovered(&inner.service_id);
-                verdict_from_answer(&response, false)
+                verdict_from_answer(&response, inner.response_codes)
             }
             Err(error) => self.backend_trouble(error),
         }

@@ -13,18 +13,21 @@
 pub mod action;
 pub mod backend;
 mod cache;
+pub mod completion;
 pub mod config;
 pub mod credentials;
 pub mod decision;
 pub mod engine;
 mod headers;
 pub mod mapping;
+pub mod metrics;
 #[cfg(feature = "openapi")]
 #[cfg_attr(docsrs, doc(cfg(feature = "openapi")))]
 pub mod openapi;
 mod outage_log;
 mod report;
 pub mod request;
+mod spans;
 pub mod response;
 pub mod secret;
 pub mod usage;
@@ -34,6 +37,7 @@ pub mod xml;
 mod tests;
 
 pub use action::Action;
+pub use completion::{AddedUsage, Completion};
 pub use backend::{
     AppCredentials, AuthRequest, AuthResponse, BackendClient, BackendClientBuilder, BackendError,
     Extensions, LimitHeaders, ProviderAuth, Redirect, ReportAccepted, Transaction,

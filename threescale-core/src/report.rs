@@ -151,7 +151,12 @@ pub(crate) const DEFAULT_MAX_PENDING_BYTES: usize = 64 << 20;
 struct Entry {
     /// Order of arrival (oldest sent first).
     seq: u64,
+    /// Usage without a response code, aggregated into one transaction.
     usage: Usage,
+    /// Usage of responses reported with their status (`log[code]`): one
+    /// transaction each, because the backend counts a response code once per
+    /// transaction whatever its usage.
+    coded: Vec<(u16, Usage)>,
     /// Approximate size, counted in `Pending::bytes`.
     bytes: usize,
 }
@@ -160,7 +165,7 @@ struct Entry {
 /// accepts it or it is given up.
 struct Post {
     id: u64,
-    items: Vec<(u64, ReportKey, Usage)>,
+    items: Vec<Item>,
     /// It timed out once after being sent: the next attempt is the last one.
     timed_out: bool,
     bytes: usize,
@@ -180,11 +185,26 @@ struct Pending {
     retry: VecDeque<Post>,
     /// Approximate bytes of all of the above.
     bytes: usize,
+    /// Transactions in `waiting` (to wake the flusher when a batch is full).
+    waiting_transactions: usize,
 }
+
+/// One transaction of a report POST: its age, application, usage and response code.
+type Item = (u64, ReportKey, Usage, Option<u16>);
 
 /// The approximate memory of one application's pending usage.
 fn entry_bytes(key: &ReportKey, usage: &Usage) -> usize {
-    ENTRY_OVERHEAD + key.len() + usage.iter().map(|(m, _)| metric_bytes(m)).sum::<usize>()
+    ENTRY_OVERHEAD + key.len() + usage_bytes(usage)
+}
+
+fn usage_bytes(usage: &Usage) -> usize {
+    usage.iter().map(|(m, _)| metric_bytes(m)).sum::<usize>()
+}
+
+/// The approximate memory of one coded transaction (one response) of an
+/// application, counted as an entry of its own.
+fn coded_bytes(key: &ReportKey, usage: &Usage) -> usize {
+    ENTRY_OVERHEAD + CODED_OVERHEAD + key.len() + usage_bytes(usage)
 }
 
 fn metric_bytes(metric: &str) -> usize {
@@ -193,6 +213,7 @@ fn metric_bytes(metric: &str) -> usize {
 
 const ENTRY_OVERHEAD: usize = 96;
 const METRIC_OVERHEAD: usize = 32;
+const CODED_OVERHEAD: usize = 48;
 
 /// What merging `usage` into `existing` adds.
 fn growth(existing: &Usage, usage: &Usage) -> usize {
@@ -204,13 +225,15 @@ fn growth(existing: &Usage, usage: &Usage) -> usize {
 }
 
 impl Pending {
-    /// Adds usage to `waiting` (or `unconfirmed`); `false` when a bound refuses it.
+    /// Adds usage to `waiting` (or `unconfirmed`), with its response code when
+    /// it has one; `false` when a bound refuses it.
     fn add(
         &mut self,
         confirmed: bool,
         key: ReportKey,
         seq: Option<u64>,
         usage: &Usage,
+        code: Option<u16>,
         limits: Option<(usize, usize)>,
     ) -> bool {
         let Pending {
@@ -218,20 +241,31 @@ impl Pending {
             waiting,
             unconfirmed,
             bytes,
+            waiting_transactions,
             ..
         } = self;
         let apps = waiting.len() + unconfirmed.len();
         let map = if confirmed { waiting } else { unconfirmed };
         match map.get_mut(&key) {
             Some(entry) => {
-                let more = growth(&entry.usage, usage);
+                let more = match code {
+                    Some(_) => coded_bytes(&key, usage),
+                    None => growth(&entry.usage, usage),
+                };
                 if let Some((_, max_bytes)) = limits
                     && more > 0
                     && *bytes + more > max_bytes
                 {
                     return false;
                 }
-                entry.usage.merge(usage);
+                let new_transaction = code.is_some() || entry.usage.is_empty();
+                match code {
+                    Some(code) => entry.coded.push((code, usage.clone())),
+                    None => entry.usage.merge(usage),
+                }
+                if confirmed && new_transaction {
+                    *waiting_transactions += 1;
+                }
                 entry.bytes += more;
                 *bytes += more;
                 if let Some(seq) = seq {
@@ -239,7 +273,10 @@ impl Pending {
                 }
             }
             None => {
-                let size = entry_bytes(&key, usage);
+                let size = match code {
+                    Some(_) => coded_bytes(&key, usage),
+                    None => entry_bytes(&key, usage),
+                };
                 if let Some((max_apps, max_bytes)) = limits
                     && (apps >= max_apps || *bytes + size > max_bytes)
                 {
@@ -250,11 +287,19 @@ impl Pending {
                     *next_seq - 1
                 });
                 *bytes += size;
+                if confirmed {
+                    *waiting_transactions += 1;
+                }
+                let (usage, coded) = match code {
+                    Some(code) => (Usage::new(), vec![(code, usage.clone())]),
+                    None => (usage.clone(), Vec::new()),
+                };
                 map.insert(
                     key,
                     Entry {
                         seq,
-                        usage: usage.clone(),
+                        usage,
+                        coded,
                         bytes: size,
                     },
                 );
@@ -263,38 +308,71 @@ impl Pending {
         true
     }
 
+    /// Publishes the queue's depth (applications waiting, unconfirmed or in
+    /// flight, counted once per map; bytes).
+    fn publish_depth(&self) {
+        crate::metrics::report_queue(
+            self.waiting.len() + self.unconfirmed.len() + self.held.len(),
+            self.bytes,
+        );
+    }
+
+    /// Moves a whole entry (taken out of `unconfirmed`) to the waiting usage.
+    fn add_entry(&mut self, key: ReportKey, entry: Entry) {
+        if !entry.usage.is_empty() {
+            self.add(true, key.clone(), Some(entry.seq), &entry.usage, None, None);
+        }
+        for (code, usage) in &entry.coded {
+            self.add(true, key.clone(), Some(entry.seq), usage, Some(*code), None);
+        }
+    }
+
     /// Moves the waiting usage into POSTs of at most `max_batch` transactions,
     /// oldest first.
     fn take_waiting(&mut self, max_batch: usize) -> Vec<Post> {
         let mut taken: Vec<_> = self.waiting.drain().collect();
+        self.waiting_transactions = 0;
         taken.sort_by_key(|(_, e)| e.seq);
+        // One transaction for each entry's usage without a code, one for each
+        // coded response, oldest entry first.
+        let mut transactions = taken.into_iter().flat_map(|(key, entry)| {
+            let Entry {
+                seq, usage, coded, ..
+            } = entry;
+            let plain = (!usage.is_empty()).then(|| (seq, key.clone(), usage, None));
+            plain.into_iter().chain(
+                coded
+                    .into_iter()
+                    .map(move |(code, usage)| (seq, key.clone(), usage, Some(code))),
+            )
+        });
         let mut posts = Vec::new();
-        let mut rest = taken.into_iter().peekable();
-        while rest.peek().is_some() {
+        loop {
+            let items: Vec<Item> = transactions.by_ref().take(max_batch).collect();
+            if items.is_empty() {
+                break;
+            }
             let id = self.next_post;
             self.next_post += 1;
-            let mut post = Post {
-                id,
-                items: Vec::new(),
-                timed_out: false,
-                bytes: 0,
-            };
-            for (key, entry) in rest.by_ref().take(max_batch) {
+            for (_, key, usage, _) in &items {
                 self.held
                     .entry(key.clone())
                     .or_default()
-                    .push((id, entry.usage.clone()));
-                post.bytes += entry.bytes;
-                post.items.push((entry.seq, key, entry.usage));
+                    .push((id, usage.clone()));
             }
-            posts.push(post);
+            posts.push(Post {
+                id,
+                bytes: items_bytes(&items),
+                items,
+                timed_out: false,
+            });
         }
         posts
     }
 
     /// Forgets `items` of post `id` (accepted, given up, or moved back).
-    fn release(&mut self, id: u64, items: &[(u64, ReportKey, Usage)], bytes: usize) {
-        for (_, key, _) in items {
+    fn release(&mut self, id: u64, items: &[Item], bytes: usize) {
+        for (_, key, _, _) in items {
             if let Some(list) = self.held.get_mut(key) {
                 list.retain(|(post, _)| *post != id);
                 if list.is_empty() {
@@ -306,10 +384,10 @@ impl Pending {
     }
 
     /// A new post of `items` taken from post `old` (their `held` entries move to it).
-    fn part(&mut self, old: u64, items: &[(u64, ReportKey, Usage)], timed_out: bool) -> Post {
+    fn part(&mut self, old: u64, items: &[Item], timed_out: bool) -> Post {
         let id = self.next_post;
         self.next_post += 1;
-        for (_, key, _) in items {
+        for (_, key, _, _) in items {
             if let Some(list) = self.held.get_mut(key) {
                 for (post, _) in list.iter_mut().filter(|(post, _)| *post == old) {
                     *post = id;
@@ -325,16 +403,22 @@ impl Pending {
     }
 
     /// Puts `items` of post `id` back among the waiting usage, keeping their age.
-    fn put_back(&mut self, id: u64, items: &[(u64, ReportKey, Usage)]) {
+    fn put_back(&mut self, id: u64, items: &[Item]) {
         self.release(id, items, items_bytes(items));
-        for (seq, key, usage) in items {
-            self.add(true, key.clone(), Some(*seq), usage, None);
+        for (seq, key, usage, code) in items {
+            self.add(true, key.clone(), Some(*seq), usage, *code, None);
         }
     }
 }
 
-fn items_bytes(items: &[(u64, ReportKey, Usage)]) -> usize {
-    items.iter().map(|(_, k, u)| entry_bytes(k, u)).sum()
+fn items_bytes(items: &[Item]) -> usize {
+    items
+        .iter()
+        .map(|(_, k, u, code)| match code {
+            Some(_) => coded_bytes(k, u),
+            None => entry_bytes(k, u),
+        })
+        .sum()
 }
 
 struct Shared {
@@ -432,7 +516,7 @@ impl Reporter {
     /// Records usage for `credentials` (an application the backend confirmed),
     /// to be reported with the next flush.
     pub(crate) fn record(&self, credentials: &AppCredentials, usage: &Usage) {
-        self.record_as(credentials, usage, true);
+        self.record_as(credentials, usage, None, true);
     }
 
     /// Records usage admitted without a backend confirmation of the
@@ -441,14 +525,36 @@ impl Reporter {
     /// carrying it as predicted usage), so an unknown application or metric
     /// loses its own usage only.
     pub(crate) fn record_unconfirmed(&self, credentials: &AppCredentials, usage: &Usage) {
-        self.record_as(credentials, usage, false);
+        self.record_as(credentials, usage, None, false);
     }
 
-    fn record_as(&self, credentials: &AppCredentials, usage: &Usage, confirmed: bool) {
+    /// Records usage, with the response's status when `code` is set (a
+    /// transaction of its own, with `log[code]`), for an application the
+    /// backend confirmed or not (see [`Reporter::record_unconfirmed`]).
+    pub(crate) fn record_as(
+        &self,
+        credentials: &AppCredentials,
+        usage: &Usage,
+        code: Option<u16>,
+        confirmed: bool,
+    ) {
         if usage.is_empty() {
             return;
         }
-        let key = ReportKey::of(credentials);
+        self.record_key(ReportKey::of(credentials), usage, code, confirmed);
+    }
+
+    /// [`Reporter::record_as`] for the application `key`.
+    pub(crate) fn record_key(
+        &self,
+        key: ReportKey,
+        usage: &Usage,
+        code: Option<u16>,
+        confirmed: bool,
+    ) {
+        if usage.is_empty() {
+            return;
+        }
         let settings = &self.shared.settings;
         let (added, full) = {
             let mut pending = lock(&self.shared.pending);
@@ -457,11 +563,14 @@ impl Reporter {
                 key,
                 None,
                 usage,
+                code,
                 Some((settings.max_pending, settings.max_pending_bytes)),
             );
-            (added, pending.waiting.len() >= settings.max_batch)
+            pending.publish_depth();
+            (added, pending.waiting_transactions >= settings.max_batch)
         };
         if !added {
+            crate::metrics::transactions("dropped", 1);
             let dropped = self.shared.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             if dropped.is_power_of_two() {
                 tracing::error!(
@@ -481,11 +590,14 @@ impl Reporter {
     pub(crate) fn unreported(&self, key: &ReportKey) -> Usage {
         let pending = lock(&self.shared.pending);
         let mut usage = Usage::new();
-        if let Some(entry) = pending.waiting.get(key) {
+        for entry in [pending.waiting.get(key), pending.unconfirmed.get(key)]
+            .into_iter()
+            .flatten()
+        {
             usage.merge(&entry.usage);
-        }
-        if let Some(entry) = pending.unconfirmed.get(key) {
-            usage.merge(&entry.usage);
+            for (_, coded) in &entry.coded {
+                usage.merge(coded);
+            }
         }
         for (_, u) in pending.held.get(key).into_iter().flatten() {
             usage.merge(u);
@@ -544,11 +656,11 @@ impl Reporter {
         let transactions: Vec<Transaction> = post
             .items
             .iter()
-            .map(|(_, key, usage)| Transaction {
+            .map(|(_, key, usage, code)| Transaction {
                 credentials: key.credentials(),
                 usage: usage.clone(),
                 timestamp: None,
-                log_code: None,
+                log_code: *code,
             })
             .collect();
         let timeout = post
@@ -569,6 +681,7 @@ impl Reporter {
         let mut pending = lock(&shared.pending);
         match result {
             Ok(accepted) => {
+                crate::metrics::transactions("reported", post.items.len());
                 shared
                     .reported
                     .fetch_add(post.items.len() as u64, Ordering::Relaxed);
@@ -576,6 +689,7 @@ impl Reporter {
                     .batches
                     .fetch_add(accepted.batches as u64, Ordering::Relaxed);
                 pending.release(post.id, &post.items, post.bytes);
+                pending.publish_depth();
                 Ok(())
             }
             Err(ReportFailure {
@@ -590,6 +704,7 @@ impl Reporter {
                 let failed_end = (done + failed_transactions).min(items.len());
                 let (ok, rest) = items.split_at(done);
                 let (failed, rest) = rest.split_at(failed_end - done);
+                crate::metrics::transactions("reported", ok.len());
                 shared
                     .reported
                     .fetch_add(ok.len() as u64, Ordering::Relaxed);
@@ -609,7 +724,9 @@ impl Reporter {
                     shared.timed_out.fetch_add(1, Ordering::Relaxed);
                 }
                 if post.timed_out && maybe_applied {
+                    crate::metrics::transactions("dropped", failed.len());
                     pending.release(post.id, failed, items_bytes(failed));
+                    pending.publish_depth();
                     let abandoned = shared
                         .abandoned
                         .fetch_add(failed.len() as u64, Ordering::Relaxed)
@@ -622,6 +739,7 @@ impl Reporter {
                         "3scale report timed out twice: given up (it may have been applied; sending it again could count it a third time)"
                     );
                 } else {
+                    crate::metrics::transactions("failed", failed.len());
                     let part = pending.part(post.id, failed, post.timed_out || maybe_applied);
                     pending.retry.push_front(part);
                     let kept = pending.retry.len();
@@ -640,7 +758,13 @@ impl Reporter {
         let keys: Vec<(ReportKey, Usage)> = lock(&self.shared.pending)
             .unconfirmed
             .iter()
-            .map(|(key, entry)| (key.clone(), entry.usage.clone()))
+            .map(|(key, entry)| {
+                let mut usage = entry.usage.clone();
+                for (_, coded) in &entry.coded {
+                    usage.merge(coded);
+                }
+                (key.clone(), usage)
+            })
             .collect();
         if keys.is_empty() {
             return Ok(());
@@ -691,8 +815,13 @@ impl Reporter {
             };
             pending.bytes = pending.bytes.saturating_sub(entry.bytes);
             if known {
-                pending.add(true, key, Some(entry.seq), &entry.usage, None);
+                pending.add_entry(key, entry);
             } else {
+                crate::metrics::transactions(
+                    "dropped",
+                    usize::from(!entry.usage.is_empty()) + entry.coded.len(),
+                );
+                pending.publish_depth();
                 drop(pending);
                 let unknown = self.shared.unknown.fetch_add(1, Ordering::Relaxed) + 1;
                 if unknown.is_power_of_two() {

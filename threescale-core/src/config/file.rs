@@ -28,6 +28,7 @@
 //!   max_token_len: 8192               # bytes of an OAuth/OIDC access token
 //!   paths: strict                     # or normalise (behind a proxy that normalises)
 //! rate_limit_headers: legacy          # or ietf, off
+//! response_codes: false               # report each response's status (log[code])
 //! ```
 //!
 //! Rules with a `position` are sorted by it; `querystring_parameters` may be
@@ -235,6 +236,8 @@ struct ProjectFile {
     rate_limit_headers: Option<RateLimitHeaders>,
     #[serde(default)]
     request: RequestSection,
+    #[serde(default)]
+    response_codes: Option<bool>,
 }
 
 #[derive(Default, Deserialize)]
@@ -497,6 +500,9 @@ impl ProjectFile {
         }
         if let Some(headers) = self.rate_limit_headers {
             builder = builder.rate_limit_headers(headers);
+        }
+        if let Some(on) = self.response_codes {
+            builder = builder.response_codes(on);
         }
         if let Some(n) = self.request.max_credential_len {
             builder = builder.max_credential_len(n);

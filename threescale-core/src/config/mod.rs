@@ -296,6 +296,22 @@ pub struct Config {
     pub rate_limit_headers: RateLimitHeaders,
     /// Credential length limits and the treatment of ambiguous paths.
     pub request: RequestPolicy,
+    /// Report each allowed request's response status with its usage
+    /// (`log[code]`), as the gateway's `APICAST_RESPONSE_CODES`. The usage is
+    /// then reported after the response, in both modes (see
+    /// [`ConfigBuilder::response_codes`]).
+    pub response_codes: bool,
+}
+
+/// Whether an environment variable turns a switch on: `1`, `true`, `yes` or
+/// `on` (any case), as the gateway reads `APICAST_RESPONSE_CODES`.
+pub(crate) fn env_enabled(value: Option<String>) -> bool {
+    value.is_some_and(|v| {
+        matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "1" | "true" | "yes" | "on"
+        )
+    })
 }
 
 /// The default backend request timeout.
@@ -378,10 +394,16 @@ impl Config {
                     "THREESCALE_BACKEND_URL",
                 );
             }
+            if response_codes_from_env(&var) {
+                builder = builder.response_codes(true);
+            }
             return Ok(builder);
         }
         let err = |field: &str, reason: &str| ConfigError::new("env", field, reason);
         let mut builder = Config::builder().source("env");
+        if response_codes_from_env(&var) {
+            builder = builder.response_codes(true);
+        }
         if let Some(url) = var("THREESCALE_BACKEND_URL") {
             builder = builder.backend_url(url);
         }
@@ -511,6 +533,7 @@ pub struct ConfigBuilder {
     bypass_paths: Vec<String>,
     rate_limit_headers: RateLimitHeaders,
     request: RequestPolicy,
+    response_codes: bool,
     /// How the source names fields, for errors (`backend_url` →
     /// `proxy.backend.endpoint`), and which source a field came from when
     /// it is not the builder's (an environment override of a file).
@@ -769,6 +792,32 @@ impl ConfigBuilder {
         self
     }
 
+    /// Report each allowed request's response status with its usage
+    /// (`log[code]`, default off), as the gateway's `APICAST_RESPONSE_CODES`.
+    ///
+    /// The usage is then reported after the response, with its status, one
+    /// transaction per response (the backend counts a code once per
+    /// transaction). In [`Mode::Sync`] the check before the response becomes
+    /// an `authorize` with the request's usage (checked, not counted), so
+    /// that each hit is counted once, by that report; in [`Mode::Cached`] the
+    /// batcher holds it until the response is known. A request whose response
+    /// never comes (the handler panicked, the client went away) is reported
+    /// without a code.
+    ///
+    /// ```
+    /// use threescale_core::Config;
+    /// let config = Config::builder()
+    ///     .service_token("token", "42")
+    ///     .response_codes(true)
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(config.response_codes);
+    /// ```
+    pub fn response_codes(mut self, on: bool) -> Self {
+        self.response_codes = on;
+        self
+    }
+
     /// Which rate-limit headers to send (default the gateway's `RateLimit-*`).
     pub fn rate_limit_headers(mut self, headers: RateLimitHeaders) -> Self {
         self.rate_limit_headers = headers;
@@ -907,6 +956,7 @@ impl ConfigBuilder {
             bypass_paths: self.bypass_paths,
             rate_limit_headers: self.rate_limit_headers,
             request: self.request,
+            response_codes: self.response_codes,
         })
     }
 }
@@ -1012,3 +1062,8 @@ pub(crate) fn validate_cache(settings: &CacheSettings) -> Result<(), (&'static s
 
 #[cfg(test)]
 mod tests;
+
+/// `THREESCALE_RESPONSE_CODES` or the gateway's `APICAST_RESPONSE_CODES`.
+fn response_codes_from_env(var: &impl Fn(&str) -> Option<String>) -> bool {
+    env_enabled(var("THREESCALE_RESPONSE_CODES")) || env_enabled(var("APICAST_RESPONSE_CODES"))
+}
