@@ -44,7 +44,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/orders/{id}", get(order))
         .route("/health", get(|| async { "ok" }));
     #[cfg(feature = "metrics")]
-    let app = app.route("/metrics", get(move || std::future::ready(prometheus.render())));
+    let app = app.route(
+        "/metrics",
+        get(move || std::future::ready(prometheus.render())),
+    );
     let app = app.layer(ThreeScaleLayer::new(threescale.clone()));
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;

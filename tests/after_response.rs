@@ -166,11 +166,7 @@ async fn get(client: &reqwest::Client, app: &App, path: &str, key: &str) -> Opti
 }
 
 fn eternity(emulator: &EmulatorHandle, key: &str, metric: &str) -> i64 {
-    emulator
-        .usage("1001", AppRef::user_key(key))
-        .unwrap()
-        .usage[metric]
-        .eternity
+    emulator.usage("1001", AppRef::user_key(key)).unwrap().usage[metric].eternity
 }
 
 /// The response codes the emulator recorded, read through its HTTP endpoint.

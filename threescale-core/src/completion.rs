@@ -106,7 +106,11 @@ impl std::fmt::Debug for Completion {
             .field("pending", &self.pending.is_some())
             .field(
                 "base",
-                &self.pending.as_ref().and_then(|p| p.base.as_ref()).map(|b| &b.0),
+                &self
+                    .pending
+                    .as_ref()
+                    .and_then(|p| p.base.as_ref())
+                    .map(|b| &b.0),
             )
             .finish()
     }
@@ -168,8 +172,16 @@ impl Pending {
             let service = engine.service();
             let rules = service.mapping_rules.rules();
             let named = |m: &str| rules.iter().any(|r| r.metric_system_name == m);
-            let known = added.iter().filter(|(m, _)| named(m)).map(|(m, v)| (m, v.amount())).collect();
-            let unknown = added.iter().filter(|(m, _)| !named(m)).map(|(m, v)| (m, v.amount())).collect();
+            let known = added
+                .iter()
+                .filter(|(m, _)| named(m))
+                .map(|(m, v)| (m, v.amount()))
+                .collect();
+            let unknown = added
+                .iter()
+                .filter(|(m, _)| !named(m))
+                .map(|(m, v)| (m, v.amount()))
+                .collect();
             (known, unknown)
         };
         let reporter = &engine.inner().reporter;

@@ -27,9 +27,9 @@ pub mod openapi;
 mod outage_log;
 mod report;
 pub mod request;
-mod spans;
 pub mod response;
 pub mod secret;
+mod spans;
 pub mod usage;
 pub mod xml;
 
@@ -37,11 +37,11 @@ pub mod xml;
 mod tests;
 
 pub use action::Action;
-pub use completion::{AddedUsage, Completion};
 pub use backend::{
     AppCredentials, AuthRequest, AuthResponse, BackendClient, BackendClientBuilder, BackendError,
     Extensions, LimitHeaders, ProviderAuth, Redirect, ReportAccepted, Transaction,
 };
+pub use completion::{AddedUsage, Completion};
 pub use config::{
     CacheSettings, Config, ConfigBuilder, ConfigError, DeploymentEnv, FailurePolicy, Mode,
     OutageBehaviour, Portal, RateLimitHeaders, RulesFile, ServiceConfig,

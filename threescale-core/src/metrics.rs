@@ -54,8 +54,7 @@ pub(crate) fn backend_call(call: &'static str, status: Option<u16>, elapsed: Dur
             Some(status) => ::metrics::SharedString::from(status_label(status)),
             None => ::metrics::SharedString::const_str("transport"),
         };
-        counter!("threescale_backend_calls_total", "call" => call, "status" => status)
-            .increment(1);
+        counter!("threescale_backend_calls_total", "call" => call, "status" => status).increment(1);
         histogram!("threescale_backend_call_duration_seconds", "call" => call)
             .record(elapsed.as_secs_f64());
     }
@@ -119,8 +118,11 @@ pub(crate) fn transactions(result: &'static str, n: usize) {
 #[inline]
 pub(crate) fn outage(service_id: &str, failing: bool) {
     #[cfg(feature = "metrics")]
-    gauge!("threescale_backend_outage", "service_id" => service_id.to_string())
-        .set(if failing { 1.0 } else { 0.0 });
+    gauge!("threescale_backend_outage", "service_id" => service_id.to_string()).set(if failing {
+        1.0
+    } else {
+        0.0
+    });
     #[cfg(not(feature = "metrics"))]
     let _ = (service_id, failing);
 }

@@ -1136,6 +1136,67 @@ mod tests {
         AppCredentials::UserKey(Secret::new(format!("key-{i}")))
     }
 
+    #[test]
+    fn coded_usage_is_one_transaction_per_response_split_across_posts() {
+        let mut pending = Pending::default();
+        let a = ReportKey::of(&key(1));
+        let b = ReportKey::of(&key(2));
+        // a: two responses without a code (one transaction), three with codes.
+        pending.add(true, a.clone(), None, &Usage::hits(), None, None);
+        pending.add(true, a.clone(), None, &Usage::hits(), None, None);
+        for code in [200, 200, 404] {
+            pending.add(true, a.clone(), None, &Usage::hits(), Some(code), None);
+        }
+        pending.add(true, b.clone(), None, &Usage::hits(), Some(500), None);
+        assert_eq!(pending.waiting_transactions, 5);
+        let held = pending.bytes;
+        let posts = pending.take_waiting(2);
+        let items: Vec<(ReportKey, u64, Option<u16>)> = posts
+            .iter()
+            .flat_map(|p| &p.items)
+            .map(|(_, k, u, c)| (k.clone(), u.get("hits").unwrap(), *c))
+            .collect();
+        assert_eq!(
+            items,
+            [
+                (a.clone(), 2, None),
+                (a.clone(), 1, Some(200)),
+                (a.clone(), 1, Some(200)),
+                (a.clone(), 1, Some(404)),
+                (b.clone(), 1, Some(500)),
+            ]
+        );
+        assert_eq!(
+            posts.iter().map(|p| p.items.len()).collect::<Vec<_>>(),
+            [2, 2, 1]
+        );
+        assert_eq!(posts.iter().map(|p| p.bytes).sum::<usize>(), held);
+        // Put back as they were: the same transactions again.
+        for post in &posts {
+            pending.put_back(post.id, &post.items);
+        }
+        assert_eq!(pending.bytes, held);
+        let again: usize = pending
+            .take_waiting(1000)
+            .iter()
+            .map(|p| p.items.len())
+            .sum();
+        assert_eq!(again, 5);
+    }
+
+    #[tokio::test]
+    async fn coded_usage_counts_in_unreported_usage() {
+        let reporter = reporter("http://127.0.0.1:9", Duration::from_secs(1), quiet());
+        reporter.record(&key(0), &Usage::hits());
+        reporter.record_as(&key(0), &Usage::hits(), Some(200), true);
+        reporter.record_as(&key(0), &Usage::hits(), Some(503), false);
+        assert_eq!(
+            reporter.unreported(&ReportKey::of(&key(0))).get("hits"),
+            Some(3)
+        );
+        reporter.shared.stop.store(true, Ordering::SeqCst);
+    }
+
     #[tokio::test]
     async fn usage_past_the_byte_bound_is_dropped_and_counted() {
         let settings = ReporterSettings {

@@ -99,9 +99,11 @@ impl<S: tracing::Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Capture {
 fn engine(url: &str, service: &str, mode: Mode) -> ThreeScale {
     let builder = Config::builder().backend_url(url).mode(mode);
     let builder = match service {
-        "1001" => builder
-            .service_token(SERVICE_TOKEN, "1001")
-            .rule("GET", "/orders/{id}", "orders", 1),
+        "1001" => {
+            builder
+                .service_token(SERVICE_TOKEN, "1001")
+                .rule("GET", "/orders/{id}", "orders", 1)
+        }
         _ => builder
             .provider_key(PROVIDER_KEY, "2002")
             .backend_version(threescale_core::BackendVersion::AppId),
@@ -127,11 +129,15 @@ fn checks_and_backend_calls_have_spans_without_secrets() {
 
         let sync = engine(&url, "1001", Mode::Sync);
         let allowed = sync
-            .check(&SimpleRequest::get(&format!("/orders/7?user_key={USER_KEY}")))
+            .check(&SimpleRequest::get(&format!(
+                "/orders/7?user_key={USER_KEY}"
+            )))
             .await;
         assert!(matches!(allowed.decision, Decision::Allow(_)));
         let denied = sync
-            .check(&SimpleRequest::get(&format!("/orders/7?user_key={WRONG_KEY}")))
+            .check(&SimpleRequest::get(&format!(
+                "/orders/7?user_key={WRONG_KEY}"
+            )))
             .await;
         assert!(matches!(denied.decision, Decision::Deny(_)));
         sync.shutdown().await;
@@ -139,7 +145,9 @@ fn checks_and_backend_calls_have_spans_without_secrets() {
         let cached = engine(&url, "1001", Mode::Cached(CacheSettings::default()));
         for _ in 0..2 {
             let outcome = cached
-                .check(&SimpleRequest::get(&format!("/orders/8?user_key={USER_KEY}")))
+                .check(&SimpleRequest::get(&format!(
+                    "/orders/8?user_key={USER_KEY}"
+                )))
                 .await;
             assert!(outcome.decision.is_allowed());
         }
@@ -170,7 +178,11 @@ fn checks_and_backend_calls_have_spans_without_secrets() {
     assert_eq!(field(first, "plan").as_deref(), Some("basic"));
     assert_eq!(field(first, "rules").as_deref(), Some("GET /orders/{id}"));
     assert_eq!(field(first, "usage").as_deref(), Some("orders=1"));
-    assert_eq!(field(first, "app_id"), None, "a user key service has no app id");
+    assert_eq!(
+        field(first, "app_id"),
+        None,
+        "a user key service has no app id"
+    );
     assert_eq!(field(first, "cache"), None);
     // Sync, denied.
     let second = checks[1];
@@ -198,7 +210,11 @@ fn checks_and_backend_calls_have_spans_without_secrets() {
     };
     assert_eq!(calls("authrep"), 3, "{backend:#?}");
     assert!(calls("authorize") >= 1, "{backend:#?}");
-    assert_eq!(calls("report"), 1, "the cached engine's report: {backend:#?}");
+    assert_eq!(
+        calls("report"),
+        1,
+        "the cached engine's report: {backend:#?}"
+    );
     for span in &backend {
         let status = field(span, "status").unwrap_or_default();
         assert!(
@@ -211,7 +227,14 @@ fn checks_and_backend_calls_have_spans_without_secrets() {
 
     // No secret anywhere: span fields or events.
     let everything = format!("{spans:?} {:?}", capture.events.lock().unwrap());
-    for secret in [SERVICE_TOKEN, PROVIDER_KEY, USER_KEY, WRONG_KEY, APP_KEY, "SECRET"] {
+    for secret in [
+        SERVICE_TOKEN,
+        PROVIDER_KEY,
+        USER_KEY,
+        WRONG_KEY,
+        APP_KEY,
+        "SECRET",
+    ] {
         assert!(!everything.contains(secret), "{secret} leaked");
     }
 }

@@ -4,8 +4,8 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use http::{HeaderMap, StatusCode};
-use tracing::Instrument as _;
 use reqwest::Url;
+use tracing::Instrument as _;
 
 use super::params::Params;
 use super::redact::{Secrets, excerpt};
