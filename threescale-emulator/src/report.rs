@@ -178,6 +178,9 @@ fn extract_app(svc: &ServiceModel, tx: &Value) -> Result<usize, BackendError> {
     }
 }
 
+/// One transaction of a report job: application, usage, time and `log[code]`.
+type JobItem = (usize, ProcessedUsage, DateTime<Utc>, Option<u16>);
+
 /// The report job: applications first (in order), then usages (grouped by
 /// application), then timestamps. The first error discards everything.
 fn run_job(
@@ -185,7 +188,7 @@ fn run_job(
     pending: &[Pending<'_>],
     flat: bool,
     now: DateTime<Utc>,
-) -> Result<Vec<(usize, ProcessedUsage, DateTime<Utc>, Option<u16>)>, BackendError> {
+) -> Result<Vec<JobItem>, BackendError> {
     let mut groups: Vec<(usize, Vec<&Pending<'_>>)> = Vec::new();
     for p in pending {
         let app = extract_app(svc, p.tx)?;
