@@ -364,3 +364,93 @@ fn response_codes_come_from_every_source() {
     assert!(config.response_codes);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn held_usage_counts_against_the_limit_while_handlers_run() {
+    // Cached mode, short TTL: entries are refilled while slow handlers still
+    // hold their usage for the status. The refill must count that usage.
+    let backend = Emulator::start(
+        EmulatorConfig::from_yaml_str(
+            r#"
+services:
+  - id: "1001"
+    backend_version: "1"
+    service_token: "tok-1001"
+    metrics:
+      - { name: hits }
+    plans:
+      - name: tight
+        limits:
+          - { metric: hits, period: eternity, value: 12 }
+    applications:
+      - { plan: tight, user_key: "uk-a" }
+"#,
+        )
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    let config = Config::builder()
+        .backend_url(backend.url())
+        .service_token("tok-1001", "1001")
+        .mode(Mode::Cached(
+            CacheSettings::default()
+                .ttl(std::time::Duration::from_millis(20))
+                .flush_interval(std::time::Duration::from_millis(10)),
+        ))
+        .response_codes(std::env::var("RC_OFF").is_err())
+        .build()
+        .unwrap();
+    let engine = ThreeScale::new(config).unwrap();
+    let app = axum::Router::new()
+        .fallback(|| async {
+            tokio::time::sleep(std::time::Duration::from_millis(60)).await;
+            "slow"
+        })
+        .layer(threescale::tower::ThreeScaleLayer::new(engine.clone()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let client = reqwest::Client::new();
+    let mut tasks = Vec::new();
+    for c in 0..8u64 {
+        let (client, url) = (client.clone(), url.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut allowed = 0;
+            for i in 0..6u64 {
+                tokio::time::sleep(std::time::Duration::from_millis((c * 7 + i * 13) % 30)).await;
+                let status = client
+                    .get(format!("{url}/x?user_key=uk-a"))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status();
+                if status == 200 {
+                    allowed += 1;
+                } else {
+                    assert_eq!(status, 429);
+                }
+            }
+            allowed
+        }));
+    }
+    let mut allowed = 0;
+    for task in tasks {
+        allowed += task.await.unwrap();
+    }
+    let before = engine.stats();
+    let reports = engine.shutdown().await;
+    server.abort();
+    let counted = backend
+        .usage("1001", AppRef::user_key("uk-a"))
+        .unwrap()
+        .usage["hits"]
+        .eternity;
+    assert_eq!(counted, allowed, "every allowed hit counted once");
+    assert!(
+        allowed <= 12,
+        "{allowed} allowed past a limit of 12: {before:?} {reports:?} {:?}",
+        backend.stats()
+    );
+    assert!(allowed > 0);
+}

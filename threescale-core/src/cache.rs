@@ -651,6 +651,9 @@ async fn fetch(
     usage: &Usage,
 ) -> (Entry, Option<Denial>) {
     let inner = engine.inner();
+    // Reports the backend accepts while this call is on the way may or may not
+    // be in its answer: counted as unreported, never missed.
+    let generation = inner.reporter.generation();
     let mut answer = authorize(engine, live, credentials, Some(usage)).await;
     let mut refusal = None;
     match &answer {
@@ -675,7 +678,9 @@ async fn fetch(
                 response.authorization,
             ) {
                 (true, Some(authorization)) => {
-                    let unreported = inner.reporter.unreported(&ReportKey::of(credentials));
+                    let unreported = inner
+                        .reporter
+                        .unreported_since(&ReportKey::of(credentials), generation);
                     let hierarchy = authorization.hierarchy.unwrap_or_default();
                     let state = AllowedState::from_reports(
                         authorization.plan,

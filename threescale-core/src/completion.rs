@@ -87,9 +87,10 @@ struct Pending {
     engine: ThreeScale,
     /// The application the request was allowed for.
     key: ReportKey,
-    /// The request's usage, when it is reported after the response (with its
-    /// code); it keeps `shutdown` waiting until then.
-    base: Option<(Usage, CheckInFlight)>,
+    /// The request's usage held in the batcher until the response (see
+    /// `Reporter::hold`), reported then with its code; it keeps `shutdown`
+    /// waiting until then.
+    base: Option<(u64, CheckInFlight)>,
     /// Whether the backend confirmed the application (not a degraded admission).
     confirmed: bool,
 }
@@ -105,12 +106,8 @@ impl std::fmt::Debug for Completion {
         f.debug_struct("Completion")
             .field("pending", &self.pending.is_some())
             .field(
-                "base",
-                &self
-                    .pending
-                    .as_ref()
-                    .and_then(|p| p.base.as_ref())
-                    .map(|b| &b.0),
+                "waits_for_status",
+                &self.pending.as_ref().is_some_and(|p| p.base.is_some()),
             )
             .finish()
     }
@@ -118,11 +115,11 @@ impl std::fmt::Debug for Completion {
 
 impl Completion {
     /// A completion for an allowed request of the application `key`; `base`
-    /// is its usage when that waits for the response.
+    /// holds its usage in the batcher when that waits for the response.
     pub(crate) fn new(
         engine: ThreeScale,
         key: ReportKey,
-        base: Option<(Usage, CheckInFlight)>,
+        base: Option<(u64, CheckInFlight)>,
         confirmed: bool,
     ) -> Self {
         Completion {
@@ -186,9 +183,8 @@ impl Pending {
         };
         let reporter = &engine.inner().reporter;
         match base {
-            Some((mut usage, _in_flight)) => {
-                usage.merge(&known);
-                reporter.record_key(key.clone(), &usage, status, confirmed);
+            Some((held, _in_flight)) => {
+                reporter.settle(key.clone(), held, &known, status, confirmed);
             }
             None => reporter.record_key(key.clone(), &known, None, confirmed),
         }

@@ -584,14 +584,6 @@ impl ThreeScale {
             Verdict::Deny(denial) => self.deny(denial, headers),
             Verdict::Allow(allow) => {
                 self.inner.allowed.fetch_add(1, Ordering::Relaxed);
-                crate::metrics::decision("allowed", "none", allow.degraded);
-                crate::spans::record_allow(
-                    self,
-                    credentials,
-                    allow.plan.as_deref(),
-                    &matched,
-                    allow.degraded,
-                );
                 if allow.degraded {
                     self.inner.degraded.fetch_add(1, Ordering::Relaxed);
                 }
@@ -607,6 +599,16 @@ impl ThreeScale {
                         self.inner.reporter.record(credentials, &matched.usage);
                     }
                 }
+                // After the usage is recorded: nothing widens the window
+                // between the cache's admission and the batcher.
+                crate::metrics::decision("allowed", "none", allow.degraded);
+                crate::spans::record_allow(
+                    self,
+                    credentials,
+                    allow.plan.as_deref(),
+                    &matched,
+                    allow.degraded,
+                );
                 if let Some(figures) = &allow.rate_limit {
                     headers::insert_rate_limit(
                         &mut headers,
@@ -627,18 +629,14 @@ impl ThreeScale {
                     }
                 };
                 // Shutdown's final flush also waits for usage held until the response.
+                let key = ReportKey::of(credentials);
                 let held = deferred.then(|| {
                     (
-                        matched.usage.clone(),
+                        self.inner.reporter.hold(&key, &matched.usage),
                         CheckInFlight::enter(&self.inner.checks_in_flight),
                     )
                 });
-                let completion = Completion::new(
-                    self.clone(),
-                    ReportKey::of(credentials),
-                    held,
-                    !allow.degraded,
-                );
+                let completion = Completion::new(self.clone(), key, held, !allow.degraded);
                 Outcome {
                     completion,
                     decision: Decision::Allow(Box::new(AuthContext {

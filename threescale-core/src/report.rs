@@ -187,7 +187,19 @@ struct Pending {
     bytes: usize,
     /// Transactions in `waiting` (to wake the flusher when a batch is full).
     waiting_transactions: usize,
+    /// Usage of allowed requests waiting for their response's status (see
+    /// [`Reporter::hold`]), by application: counted as unreported already.
+    awaiting: HashMap<ReportKey, Vec<(u64, Usage)>>,
+    next_awaiting: u64,
+    /// Counts accepted POSTs; the usage of the latest ones is kept in
+    /// `released`, so that a cache fill can tell what the backend accepted
+    /// while its own call was on the way ([`Reporter::unreported_since`]).
+    generation: u64,
+    released: VecDeque<(u64, ReportKey, Usage)>,
 }
+
+/// Accepted transactions remembered for [`Reporter::unreported_since`].
+const RELEASED_LOG: usize = 4096;
 
 /// One transaction of a report POST: its age, application, usage and response code.
 type Item = (u64, ReportKey, Usage, Option<u16>);
@@ -306,6 +318,18 @@ impl Pending {
             }
         }
         true
+    }
+
+    /// Notes transactions the backend accepted (a new generation).
+    fn accepted(&mut self, items: &[Item]) {
+        self.generation += 1;
+        for (_, key, usage, _) in items {
+            if self.released.len() == RELEASED_LOG {
+                self.released.pop_front();
+            }
+            self.released
+                .push_back((self.generation, key.clone(), usage.clone()));
+        }
     }
 
     /// Publishes the queue's depth (applications waiting, unconfirmed or in
@@ -555,9 +579,62 @@ impl Reporter {
         if usage.is_empty() {
             return;
         }
+        self.add_locked(lock(&self.shared.pending), key, usage, code, confirmed);
+    }
+
+    /// Holds the usage of an allowed request until its response's status is
+    /// known ([`Reporter::settle`]). It counts as unreported usage meanwhile,
+    /// so a cache refill sees it. Returns the handle to settle it with.
+    pub(crate) fn hold(&self, key: &ReportKey, usage: &Usage) -> u64 {
+        let mut pending = lock(&self.shared.pending);
+        let id = pending.next_awaiting;
+        pending.next_awaiting += 1;
+        pending
+            .awaiting
+            .entry(key.clone())
+            .or_default()
+            .push((id, usage.clone()));
+        id
+    }
+
+    /// Records held usage `id` of `key`, with `more` usage merged into it and
+    /// the response's `code`, in one step (it is never absent from the
+    /// unreported usage in between).
+    pub(crate) fn settle(
+        &self,
+        key: ReportKey,
+        id: u64,
+        more: &Usage,
+        code: Option<u16>,
+        confirmed: bool,
+    ) {
+        let mut pending = lock(&self.shared.pending);
+        let mut usage = Usage::new();
+        if let Some(list) = pending.awaiting.get_mut(&key) {
+            if let Some(at) = list.iter().position(|(held, _)| *held == id) {
+                usage = list.swap_remove(at).1;
+            }
+            if list.is_empty() {
+                pending.awaiting.remove(&key);
+            }
+        }
+        usage.merge(more);
+        if usage.is_empty() {
+            return;
+        }
+        self.add_locked(pending, key, &usage, code, confirmed);
+    }
+
+    fn add_locked(
+        &self,
+        mut pending: std::sync::MutexGuard<'_, Pending>,
+        key: ReportKey,
+        usage: &Usage,
+        code: Option<u16>,
+        confirmed: bool,
+    ) {
         let settings = &self.shared.settings;
         let (added, full) = {
-            let mut pending = lock(&self.shared.pending);
             let added = pending.add(
                 confirmed,
                 key,
@@ -567,7 +644,9 @@ impl Reporter {
                 Some((settings.max_pending, settings.max_pending_bytes)),
             );
             pending.publish_depth();
-            (added, pending.waiting_transactions >= settings.max_batch)
+            let full = pending.waiting_transactions >= settings.max_batch;
+            drop(pending);
+            (added, full)
         };
         if !added {
             crate::metrics::transactions("dropped", 1);
@@ -586,10 +665,44 @@ impl Reporter {
         }
     }
 
+    /// The generation of accepted reports now (see [`Reporter::unreported_since`]).
+    pub(crate) fn generation(&self) -> u64 {
+        lock(&self.shared.pending).generation
+    }
+
+    /// [`Reporter::unreported`] plus the usage of `key` the backend accepted
+    /// after generation `since`: for a reader of the backend's counters that
+    /// asked at `since`, whose answer may or may not hold that usage (it is
+    /// then counted twice, never missed).
+    pub(crate) fn unreported_since(&self, key: &ReportKey, since: u64) -> Usage {
+        let pending = lock(&self.shared.pending);
+        let mut usage = Pending::unreported(&pending, key);
+        if pending.generation != since {
+            for (_, _, released) in pending
+                .released
+                .iter()
+                .rev()
+                .take_while(|(generation, _, _)| *generation > since)
+                .filter(|(_, k, _)| k == key)
+            {
+                usage.merge(released);
+            }
+        }
+        usage
+    }
+
     /// Usage recorded for `key` and not yet accepted by the backend.
     pub(crate) fn unreported(&self, key: &ReportKey) -> Usage {
-        let pending = lock(&self.shared.pending);
+        Pending::unreported(&lock(&self.shared.pending), key)
+    }
+}
+
+impl Pending {
+    fn unreported(pending: &Pending, key: &ReportKey) -> Usage {
         let mut usage = Usage::new();
+        for (_, held) in pending.awaiting.get(key).into_iter().flatten() {
+            usage.merge(held);
+        }
         for entry in [pending.waiting.get(key), pending.unconfirmed.get(key)]
             .into_iter()
             .flatten()
@@ -604,7 +717,9 @@ impl Reporter {
         }
         usage
     }
+}
 
+impl Reporter {
     /// Sends everything pending now (on the reporter's own thread). On failure
     /// the unsent usage is kept.
     pub(crate) async fn flush(&self) -> Result<(), BackendError> {
@@ -688,6 +803,7 @@ impl Reporter {
                 shared
                     .batches
                     .fetch_add(accepted.batches as u64, Ordering::Relaxed);
+                pending.accepted(&post.items);
                 pending.release(post.id, &post.items, post.bytes);
                 pending.publish_depth();
                 Ok(())
@@ -711,6 +827,9 @@ impl Reporter {
                 shared
                     .batches
                     .fetch_add(accepted.batches as u64, Ordering::Relaxed);
+                if !ok.is_empty() {
+                    pending.accepted(ok);
+                }
                 pending.release(post.id, ok, items_bytes(ok));
                 if !rest.is_empty() {
                     if fresh {
@@ -1182,6 +1301,68 @@ mod tests {
             .map(|p| p.items.len())
             .sum();
         assert_eq!(again, 5);
+    }
+
+    #[tokio::test]
+    async fn usage_held_for_its_status_is_unreported_usage_throughout() {
+        let reporter = reporter("http://127.0.0.1:9", Duration::from_secs(1), quiet());
+        let key = ReportKey::of(&key(7));
+        let unreported = || reporter.unreported(&key).get("hits");
+        let first = reporter.hold(&key, &Usage::hits());
+        let second = reporter.hold(&key, &Usage::hits());
+        assert_eq!(unreported(), Some(2));
+        reporter.settle(
+            key.clone(),
+            first,
+            &Usage::new().with("hits", 3),
+            Some(200),
+            true,
+        );
+        assert_eq!(unreported(), Some(5));
+        // Settling again (or an unknown handle) adds only what it carries.
+        reporter.settle(key.clone(), first, &Usage::new(), Some(200), true);
+        assert_eq!(unreported(), Some(5));
+        reporter.settle(key.clone(), second, &Usage::new(), None, true);
+        assert_eq!(unreported(), Some(5));
+        let posts = lock(&reporter.shared.pending).take_waiting(1000);
+        let items: Vec<(u64, Option<u16>)> = posts
+            .iter()
+            .flat_map(|p| &p.items)
+            .map(|(_, _, u, c)| (u.get("hits").unwrap(), *c))
+            .collect();
+        assert_eq!(items, [(1, None), (4, Some(200))]);
+        reporter.shared.stop.store(true, Ordering::SeqCst);
+    }
+
+    #[test]
+    fn usage_accepted_after_a_generation_still_counts_for_that_reader() {
+        let mut pending = Pending::default();
+        let a = ReportKey::of(&key(1));
+        let b = ReportKey::of(&key(2));
+        pending.add(true, a.clone(), None, &Usage::hits(), None, None);
+        pending.add(true, b.clone(), None, &Usage::hits(), None, None);
+        let since = pending.generation;
+        let posts = pending.take_waiting(1000);
+        for post in &posts {
+            pending.accepted(&post.items);
+            pending.release(post.id, &post.items, post.bytes);
+        }
+        let shared = Reporter::new(
+            BackendClient::builder(ProviderAuth::service_token("tok", "42"))
+                .url("http://127.0.0.1:9")
+                .build()
+                .unwrap(),
+            None,
+            quiet(),
+        );
+        *lock(&shared.shared.pending) = pending;
+        assert_eq!(shared.unreported(&a).get("hits"), None);
+        // A fill that asked before the report was accepted counts it.
+        assert_eq!(shared.unreported_since(&a, since).get("hits"), Some(1));
+        assert_eq!(shared.unreported_since(&b, since).get("hits"), Some(1));
+        // One that asked after does not.
+        let now = shared.generation();
+        assert_eq!(shared.unreported_since(&a, now).get("hits"), None);
     }
 
     #[tokio::test]
