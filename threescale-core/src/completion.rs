@@ -181,7 +181,7 @@ impl Pending {
                 .collect();
             (known, unknown)
         };
-        let reporter = &engine.inner().reporter;
+        let reporter = engine.reporter();
         match base {
             Some((held, _in_flight)) => {
                 reporter.settle(key.clone(), held, &known, status, confirmed);

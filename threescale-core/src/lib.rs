@@ -31,6 +31,7 @@ pub mod response;
 pub mod secret;
 mod spans;
 pub mod usage;
+mod verdict;
 pub mod xml;
 
 #[cfg(test)]
@@ -43,8 +44,8 @@ pub use backend::{
 };
 pub use completion::{AddedUsage, Completion};
 pub use config::{
-    CacheSettings, Config, ConfigBuilder, ConfigError, DeploymentEnv, FailurePolicy, Mode,
-    OutageBehaviour, Portal, RateLimitHeaders, RulesFile, ServiceConfig,
+    CacheSettings, Config, ConfigBuilder, ConfigError, DeploymentEnv, FailurePolicy, Mode, Portal,
+    RateLimitHeaders, RulesFile, ServiceConfig,
 };
 pub use credentials::{
     BackendVersion, CredentialsConfig, CredentialsLocation, RequestCredentials, RequestView,

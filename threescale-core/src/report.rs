@@ -692,6 +692,7 @@ impl Reporter {
     }
 
     /// Usage recorded for `key` and not yet accepted by the backend.
+    #[cfg(test)]
     pub(crate) fn unreported(&self, key: &ReportKey) -> Usage {
         Pending::unreported(&lock(&self.shared.pending), key)
     }
