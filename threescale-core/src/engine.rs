@@ -87,6 +87,8 @@ pub struct EngineStats {
 pub(crate) struct Live {
     pub(crate) service: Arc<ServiceConfig>,
     pub(crate) client: BackendClient,
+    /// The OpenID Connect checker with its issuer's keys (`service.oidc`).
+    pub(crate) oidc: Option<Arc<crate::oidc::Oidc>>,
 }
 
 pub(crate) struct Inner {
@@ -200,6 +202,7 @@ impl ThreeScale {
             },
         };
         let service_id: Arc<str> = config.service.service_id.as_str().into();
+        let oidc = oidc_checker(&config.service, None, config.timeout)?;
         let reporter = Reporter::new(report_client, Some(service_id.to_string()), settings);
         let cache = match &config.mode {
             Mode::Cached(c) => Some(AuthCache::new(c)),
@@ -210,6 +213,7 @@ impl ThreeScale {
                 live: arc_swap::ArcSwap::from_pointee(Live {
                     service: Arc::new(config.service),
                     client,
+                    oidc,
                 }),
                 mode: config.mode,
                 failure_policy: config.failure_policy,
@@ -285,9 +289,11 @@ impl ThreeScale {
             self.inner.reporter.set_client(build()?);
             client
         };
+        let oidc = oidc_checker(&service, current.oidc.as_ref(), self.inner.timeout)?;
         self.inner.live.store(Arc::new(Live {
             service: Arc::new(service),
             client,
+            oidc,
         }));
         Ok(())
     }
@@ -367,8 +373,19 @@ impl ThreeScale {
             ));
         }
         let version = service.backend_version;
-        let Some(found) = service.credentials.find(version, request) else {
-            return Step::Done(self.deny(Denial::new(DenialKind::AuthMissing), HeaderMap::new()));
+        let found = match service.credentials.find_checked(version, request) {
+            Ok(Some(found)) => found,
+            Ok(None) => {
+                return Step::Done(
+                    self.deny(Denial::new(DenialKind::AuthMissing), HeaderMap::new()),
+                );
+            }
+            Err(_) => {
+                return Step::Done(self.deny(
+                    Denial::new(DenialKind::AuthFailed).with_reason("conflicting_credentials"),
+                    HeaderMap::new(),
+                ));
+            }
         };
         let acceptable = match &found {
             RequestCredentials::App(app) => inner.request.credentials_are_acceptable(app),
@@ -388,36 +405,106 @@ impl ThreeScale {
         if matched.is_empty() {
             return Step::Done(self.deny(Denial::new(DenialKind::NoMatch), HeaderMap::new()));
         }
+        let debug = debug_requested(service, request);
         let credentials = match found {
             RequestCredentials::App(app) => app,
-            RequestCredentials::AccessToken(token) => {
-                let client_id = inner
-                    .token_verifier
-                    .as_ref()
-                    .and_then(|verify| verify(token.expose()));
-                match client_id {
-                    Some(app_id) if inner.request.credential_is_acceptable(&app_id) => {
-                        AppCredentials::app_id(app_id)
-                    }
-                    _ => {
-                        // Said once per process, not once per request.
-                        static SAID: std::sync::atomic::AtomicBool =
-                            std::sync::atomic::AtomicBool::new(false);
-                        if inner.token_verifier.is_none() && !SAID.swap(true, Ordering::Relaxed) {
-                            tracing::error!(
-                                "oauth service without a token verifier: every token is refused"
-                            );
+            RequestCredentials::AccessToken(token) => match (&inner.token_verifier, &live.oidc) {
+                (None, Some(oidc)) => match oidc.check(token.expose()) {
+                    crate::oidc::Checked::ClientId(app_id) => {
+                        match self.client_id_credentials(app_id) {
+                            Ok(credentials) => credentials,
+                            Err(outcome) => return Step::Done(outcome),
                         }
+                    }
+                    crate::oidc::Checked::Rejected(reason) => {
                         return Step::Done(self.deny(
-                            Denial::new(DenialKind::AuthFailed).with_reason("invalid_token"),
+                            Denial::new(DenialKind::AuthFailed).with_reason(reason),
                             HeaderMap::new(),
                         ));
                     }
+                    crate::oidc::Checked::NeedKeys => {
+                        return Step::Pending(PendingCheck {
+                            engine: self.clone(),
+                            stage: Stage::Token { token, debug },
+                            matched,
+                            headers: HeaderMap::new(),
+                            live: arc_swap::Guard::into_inner(live),
+                            _check: check,
+                        });
+                    }
+                },
+                _ => {
+                    let client_id = inner
+                        .token_verifier
+                        .as_ref()
+                        .and_then(|verify| verify(token.expose()));
+                    match client_id {
+                        Some(app_id) if inner.request.credential_is_acceptable(&app_id) => {
+                            AppCredentials::app_id(app_id)
+                        }
+                        _ => {
+                            // Said once per process, not once per request.
+                            static SAID: std::sync::atomic::AtomicBool =
+                                std::sync::atomic::AtomicBool::new(false);
+                            if inner.token_verifier.is_none() && !SAID.swap(true, Ordering::Relaxed)
+                            {
+                                tracing::error!(
+                                    "oauth service without a token verifier nor OpenID Connect \
+                                     settings: every token is refused"
+                                );
+                            }
+                            return Step::Done(self.deny(
+                                Denial::new(DenialKind::AuthFailed).with_reason("invalid_token"),
+                                HeaderMap::new(),
+                            ));
+                        }
+                    }
                 }
-            }
+            },
         };
+        match self.with_credentials(&live, &credentials, matched, debug) {
+            Ok((slot, headers, matched)) => Step::Pending(PendingCheck {
+                engine: self.clone(),
+                stage: Stage::Backend { credentials, slot },
+                matched,
+                headers,
+                live: arc_swap::Guard::into_inner(live),
+                _check: check,
+            }),
+            Err(outcome) => Step::Done(outcome),
+        }
+    }
+
+    /// The client id of a verified token as application credentials, or the
+    /// denial when it is not an acceptable app id.
+    fn client_id_credentials(&self, app_id: String) -> Result<AppCredentials, Outcome> {
+        if self.inner.request.credential_is_acceptable(&app_id) {
+            Ok(AppCredentials::app_id(app_id))
+        } else {
+            Err(self.deny(
+                Denial::new(DenialKind::AuthFailed).with_reason("invalid_credentials"),
+                HeaderMap::new(),
+            ))
+        }
+    }
+
+    /// The rest of [`ThreeScale::begin`] once the application is known: the
+    /// debug headers, then the cache. `Err` when the cache decided; else the
+    /// cache slot to fill (cached mode) and the response headers so far, for
+    /// the backend call.
+    #[allow(clippy::type_complexity)]
+    fn with_credentials(
+        &self,
+        live: &Live,
+        credentials: &AppCredentials,
+        matched: MatchResult,
+        debug: bool,
+    ) -> Result<(Option<crate::cache::Slot>, HeaderMap, MatchResult), Outcome> {
+        let inner = &self.inner;
+        let service = &live.service;
+        let version = service.backend_version;
         let mut response_headers = HeaderMap::new();
-        if debug_requested(service, request) {
+        if debug {
             let patterns = matched
                 .rules
                 .iter()
@@ -428,46 +515,29 @@ impl ThreeScale {
                 &mut response_headers,
                 &DebugInfo {
                     matched_patterns: patterns,
-                    credentials: &credentials,
+                    credentials,
                     encoded_usage: headers::encode_usage(&matched.usage),
                     service_id: &inner.service_id,
                     service_name: service.system_name.as_deref(),
                 },
             );
         }
-        if let Some(cache) = &inner.cache {
-            match cache.lookup(&credentials, &matched.usage) {
+        let slot = match &inner.cache {
+            Some(cache) => match cache.lookup(credentials, &matched.usage) {
                 CacheLookup::Decided(decision) => {
-                    return Step::Done(self.finish(
+                    return Err(self.finish(
                         decision,
-                        &credentials,
+                        credentials,
                         version,
                         matched,
                         response_headers,
                     ));
                 }
-                CacheLookup::Miss(slot) => {
-                    return Step::Pending(PendingCheck {
-                        engine: self.clone(),
-                        credentials,
-                        matched,
-                        headers: response_headers,
-                        slot: Some(slot),
-                        live: arc_swap::Guard::into_inner(live),
-                        _check: check,
-                    });
-                }
-            }
-        }
-        Step::Pending(PendingCheck {
-            engine: self.clone(),
-            credentials,
-            matched,
-            headers: response_headers,
-            slot: None,
-            live: arc_swap::Guard::into_inner(live),
-            _check: check,
-        })
+                CacheLookup::Miss(slot) => Some(slot),
+            },
+            None => None,
+        };
+        Ok((slot, response_headers, matched))
     }
 
     /// Sends everything held for reporting and stops background work. Call it
@@ -598,9 +668,58 @@ impl ThreeScale {
         }
     }
 
+    /// No key of the OpenID Connect issuer could be had (it never answered):
+    /// an outage, decided by the failure policy. Open admits the request
+    /// degraded but for no application: a token that could not be verified
+    /// names no one to bill, so nothing is reported.
+    fn issuer_unavailable(&self, matched: MatchResult) -> Outcome {
+        match self.inner.failure_policy {
+            FailurePolicy::Closed => self.deny(
+                Denial::new(DenialKind::BackendUnavailable).with_reason("issuer_unavailable"),
+                HeaderMap::new(),
+            ),
+            FailurePolicy::Open => {
+                self.inner.allowed.fetch_add(1, Ordering::Relaxed);
+                self.inner.degraded.fetch_add(1, Ordering::Relaxed);
+                Outcome {
+                    decision: Decision::Allow(Box::new(AuthContext {
+                        service_id: self.inner.service_id.clone(),
+                        app_id: None,
+                        credential: CredentialKind::AccessToken,
+                        plan: None,
+                        usage: matched.usage,
+                        matched_rules: matched.rules,
+                        usage_reports: Vec::new(),
+                        rate_limit: None,
+                        degraded: true,
+                    })),
+                    headers: HeaderMap::new(),
+                }
+            }
+        }
+    }
+
     pub(crate) fn inner(&self) -> &Inner {
         &self.inner
     }
+}
+
+/// The OpenID Connect checker of `service`: the current one (and its keys)
+/// when the settings did not change.
+fn oidc_checker(
+    service: &ServiceConfig,
+    current: Option<&Arc<crate::oidc::Oidc>>,
+    timeout: std::time::Duration,
+) -> Result<Option<Arc<crate::oidc::Oidc>>, crate::ConfigError> {
+    let Some(settings) = &service.oidc else {
+        return Ok(None);
+    };
+    if let Some(current) = current.filter(|c| c.settings() == settings) {
+        return Ok(Some(current.clone()));
+    }
+    crate::oidc::Oidc::new(settings.clone(), timeout)
+        .map(|oidc| Some(Arc::new(oidc)))
+        .map_err(|reason| crate::ConfigError::new("oidc", "oidc", reason))
 }
 
 fn backend_client(
@@ -675,13 +794,24 @@ pub(crate) enum Verdict {
 #[derive(Debug)]
 pub struct PendingCheck {
     engine: ThreeScale,
-    credentials: AppCredentials,
+    stage: Stage,
     matched: MatchResult,
     headers: HeaderMap,
-    slot: Option<crate::cache::Slot>,
     live: Arc<Live>,
     /// Keeps shutdown waiting until this check has recorded its usage.
     _check: CheckInFlight,
+}
+
+/// What a pending check still has to do.
+#[derive(Debug)]
+enum Stage {
+    /// Ask the backend (or wait for the cache fill).
+    Backend {
+        credentials: AppCredentials,
+        slot: Option<crate::cache::Slot>,
+    },
+    /// Fetch the OpenID Connect issuer's keys, check the token, then go on.
+    Token { token: crate::Secret, debug: bool },
 }
 
 /// Counts a check between the shutdown gate and its end (dropped after the
@@ -707,13 +837,48 @@ impl PendingCheck {
     pub async fn run(self) -> Outcome {
         let PendingCheck {
             engine,
-            credentials,
+            stage,
             matched,
             headers,
-            slot,
             live,
             _check,
         } = self;
+        let (credentials, slot, matched, headers, live, _check) = match stage {
+            Stage::Backend { credentials, slot } => {
+                (credentials, slot, matched, headers, live, _check)
+            }
+            Stage::Token { token, debug } => {
+                let Some(oidc) = live.oidc.clone() else {
+                    return engine.deny(
+                        Denial::new(DenialKind::AuthFailed).with_reason("invalid_token"),
+                        HeaderMap::new(),
+                    );
+                };
+                let app_id = match oidc.resolve(token.expose(), &engine.inner.service_id).await {
+                    crate::oidc::Resolved::ClientId(app_id) => app_id,
+                    crate::oidc::Resolved::Rejected(reason) => {
+                        return engine.deny(
+                            Denial::new(DenialKind::AuthFailed).with_reason(reason),
+                            HeaderMap::new(),
+                        );
+                    }
+                    crate::oidc::Resolved::Unavailable(error) => {
+                        tracing::debug!(%error, "OpenID Connect issuer unavailable");
+                        return engine.issuer_unavailable(matched);
+                    }
+                };
+                let credentials = match engine.client_id_credentials(app_id) {
+                    Ok(credentials) => credentials,
+                    Err(outcome) => return outcome,
+                };
+                match engine.with_credentials(&live, &credentials, matched, debug) {
+                    Err(outcome) => return outcome,
+                    Ok((slot, headers, matched)) => {
+                        (credentials, slot, matched, headers, live, _check)
+                    }
+                }
+            }
+        };
         let verdict = match slot {
             Some(slot) => {
                 crate::cache::fill_and_decide(&engine, &live, slot, &credentials, &matched.usage)

@@ -75,6 +75,8 @@ pub struct ServiceConfig {
     pub mapping_rules: MappingRules,
     /// Responses for denials.
     pub error_responses: ErrorResponses,
+    /// OpenID Connect: how access tokens are checked (`backend_version: oauth`).
+    pub oidc: Option<crate::oidc::OidcSettings>,
 }
 
 impl ServiceConfig {
@@ -90,6 +92,7 @@ impl ServiceConfig {
             credentials: CredentialsConfig::default(),
             mapping_rules: MappingRules::default(),
             error_responses: ErrorResponses::default(),
+            oidc: None,
         }
     }
 }
@@ -511,6 +514,7 @@ pub struct ConfigBuilder {
     bypass_paths: Vec<String>,
     rate_limit_headers: RateLimitHeaders,
     request: RequestPolicy,
+    oidc: Option<crate::oidc::OidcSettings>,
     /// How the source names fields, for errors (`backend_url` →
     /// `proxy.backend.endpoint`), and which source a field came from when
     /// it is not the builder's (an environment override of a file).
@@ -676,6 +680,29 @@ impl ConfigBuilder {
     pub fn backend_version(mut self, version: BackendVersion) -> Self {
         self.backend_version = version;
         self
+    }
+
+    /// OpenID Connect: access tokens are JWTs of this issuer, checked in the
+    /// engine (see [`crate::oidc`]). Sets `backend_version` to `oauth`.
+    ///
+    /// ```
+    /// use threescale_core::{BackendVersion, Config, oidc::OidcSettings};
+    /// let config = Config::builder()
+    ///     .service_token("token", "42")
+    ///     .oidc(OidcSettings::new("https://sso.example.com/realms/demo"))
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(config.service.backend_version, BackendVersion::OAuth);
+    /// ```
+    pub fn oidc(mut self, settings: crate::oidc::OidcSettings) -> Self {
+        self.backend_version = BackendVersion::OAuth;
+        self.oidc = Some(settings);
+        self
+    }
+
+    /// The backend version set so far (the file format's OIDC section reads it).
+    pub(crate) fn current_backend_version(&self) -> BackendVersion {
+        self.backend_version
     }
 
     /// Where to find credentials (default: the query string, default names).
@@ -886,6 +913,15 @@ impl ConfigBuilder {
         if self.request.max_token_len == 0 {
             return Err(err("max_token_len", "must be more than zero".into()));
         }
+        if let Some(oidc) = &self.oidc {
+            if self.backend_version != BackendVersion::OAuth {
+                return Err(err(
+                    "backend_version",
+                    "OpenID Connect needs backend_version oauth".into(),
+                ));
+            }
+            oidc.check().map_err(|(field, reason)| err(field, reason))?;
+        }
         let mode = self.mode.unwrap_or(Mode::Sync);
         if let Mode::Cached(settings) = &mode {
             validate_cache(settings).map_err(|(field, reason)| err(field, reason))?;
@@ -900,6 +936,7 @@ impl ConfigBuilder {
                 credentials,
                 mapping_rules,
                 error_responses,
+                oidc: self.oidc,
             },
             mode,
             failure_policy: self.failure_policy,
