@@ -638,6 +638,58 @@ mod tests {
     }
 
     #[test]
+    fn a_chain_takes_the_first_place_and_refuses_different_credentials() {
+        let c = CredentialsConfig::new(CredentialsLocation::Headers)
+            .fallback(CredentialsLocation::Query)
+            .fallback(CredentialsLocation::Headers);
+        assert_eq!(
+            c.locations(),
+            vec![CredentialsLocation::Headers, CredentialsLocation::Query]
+        );
+        let query = SimpleRequest::get("/?user_key=q");
+        assert_eq!(
+            c.find_checked(BackendVersion::UserKey, &query),
+            Ok(Some(RequestCredentials::App(AppCredentials::user_key("q"))))
+        );
+        let same = SimpleRequest::get("/?user_key=k").header("user-key", "k");
+        assert_eq!(
+            c.extract(BackendVersion::UserKey, &same),
+            Some(AppCredentials::user_key("k"))
+        );
+        assert!(c.find_checked(BackendVersion::UserKey, &same).is_ok());
+        let two = SimpleRequest::get("/?user_key=q").header("user-key", "h");
+        assert_eq!(
+            c.find_checked(BackendVersion::UserKey, &two),
+            Err(ConflictingCredentials)
+        );
+        // `find` alone takes the first place.
+        assert_eq!(
+            c.extract(BackendVersion::UserKey, &two),
+            Some(AppCredentials::user_key("h"))
+        );
+        assert_eq!(
+            c.find_checked(BackendVersion::UserKey, &SimpleRequest::get("/")),
+            Ok(None)
+        );
+        // An app id without its key in a later place still counts.
+        let partial = SimpleRequest::get("/?app_id=other")
+            .header("app-id", "a")
+            .header("app-key", "k");
+        assert!(c.find_checked(BackendVersion::AppId, &partial).is_err());
+        // OAuth: the Bearer token is the last place of a chain.
+        let token = SimpleRequest::get("/?access_token=t1").header("Authorization", "Bearer t2");
+        assert!(c.find_checked(BackendVersion::OAuth, &token).is_err());
+        // One location: as before, the query token first, no conflict check.
+        let single = CredentialsConfig::default();
+        let Ok(Some(RequestCredentials::AccessToken(found))) =
+            single.find_checked(BackendVersion::OAuth, &token)
+        else {
+            panic!("found")
+        };
+        assert_eq!(found.expose(), "t1");
+    }
+
+    #[test]
     fn headers_dash_and_underscore_alike() {
         let c = CredentialsConfig::new(CredentialsLocation::Headers);
         let r = SimpleRequest::get("/").header("User-Key", "k1");

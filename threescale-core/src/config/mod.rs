@@ -337,7 +337,9 @@ impl Config {
     /// still overrides its backend URL), or `THREESCALE_BACKEND_URL`,
     /// `THREESCALE_SERVICE_ID`, `THREESCALE_SERVICE_TOKEN` or `THREESCALE_PROVIDER_KEY`,
     /// `THREESCALE_BACKEND_VERSION` (`1`, `2`, `oauth`), `THREESCALE_CREDENTIALS_LOCATION`
-    /// (`query`, `headers`, `authorization`), `THREESCALE_FAILURE_POLICY` (`closed`, `open`),
+    /// (`query`, `headers`, `authorization`, or a comma-separated chain such as
+    /// `headers,query`), `THREESCALE_OIDC_ISSUER_ENDPOINT` (OpenID Connect with
+    /// default settings), `THREESCALE_FAILURE_POLICY` (`closed`, `open`),
     /// `THREESCALE_BYPASS_PATHS` (comma-separated paths),
     /// `THREESCALE_MAX_CREDENTIAL_LEN` and `THREESCALE_MAX_TOKEN_LEN` (bytes),
     /// `THREESCALE_PATH_POLICY` (`strict`, `normalise`), and per kind of denial
@@ -422,13 +424,32 @@ impl Config {
             builder = builder.backend_version(version);
         }
         if let Some(v) = var("THREESCALE_CREDENTIALS_LOCATION") {
-            let location = crate::CredentialsLocation::parse(&v).ok_or_else(|| {
-                err(
-                    "THREESCALE_CREDENTIALS_LOCATION",
-                    "expected query, headers or authorization",
-                )
-            })?;
-            builder = builder.credentials(CredentialsConfig::new(location));
+            let mut chain: Option<CredentialsConfig> = None;
+            for part in v.split(',') {
+                let location = crate::CredentialsLocation::parse(part.trim()).ok_or_else(|| {
+                    err(
+                        "THREESCALE_CREDENTIALS_LOCATION",
+                        "expected query, headers or authorization (or several, comma-separated)",
+                    )
+                })?;
+                chain = Some(match chain {
+                    None => CredentialsConfig::new(location),
+                    Some(chain) => chain.fallback(location),
+                });
+            }
+            builder = builder.credentials(chain.unwrap_or_default());
+        }
+        if let Some(v) = var("THREESCALE_OIDC_ISSUER_ENDPOINT").filter(|v| !v.trim().is_empty()) {
+            let given = var("THREESCALE_BACKEND_VERSION").is_some();
+            let version = builder.current_backend_version();
+            builder = builder
+                .oidc(crate::oidc::OidcSettings::new(v))
+                .field_path("oidc.issuer_endpoint", "THREESCALE_OIDC_ISSUER_ENDPOINT")
+                .field_path("backend_version", "THREESCALE_BACKEND_VERSION");
+            // A version other than oauth given with it is refused by build.
+            if given {
+                builder = builder.backend_version(version);
+            }
         }
         if let Some(v) = var("THREESCALE_FAILURE_POLICY") {
             builder = builder.failure_policy(match v.as_str() {
