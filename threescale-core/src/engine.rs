@@ -412,8 +412,8 @@ impl ThreeScale {
                 (None, Some(oidc)) => match oidc.check(token.expose()) {
                     crate::oidc::Checked::ClientId(app_id) => {
                         match self.client_id_credentials(app_id) {
-                            Ok(credentials) => credentials,
-                            Err(outcome) => return Step::Done(outcome),
+                            Some(credentials) => credentials,
+                            None => return Step::Done(self.unacceptable_client_id()),
                         }
                     }
                     crate::oidc::Checked::Rejected(reason) => {
@@ -463,7 +463,11 @@ impl ThreeScale {
             },
         };
         match self.with_credentials(&live, &credentials, matched, debug) {
-            Ok((slot, headers, matched)) => Step::Pending(PendingCheck {
+            AfterCredentials::Backend {
+                slot,
+                headers,
+                matched,
+            } => Step::Pending(PendingCheck {
                 engine: self.clone(),
                 stage: Stage::Backend { credentials, slot },
                 matched,
@@ -471,35 +475,35 @@ impl ThreeScale {
                 live: arc_swap::Guard::into_inner(live),
                 _check: check,
             }),
-            Err(outcome) => Step::Done(outcome),
+            AfterCredentials::Decided(outcome) => Step::Done(outcome),
         }
     }
 
-    /// The client id of a verified token as application credentials, or the
-    /// denial when it is not an acceptable app id.
-    fn client_id_credentials(&self, app_id: String) -> Result<AppCredentials, Outcome> {
-        if self.inner.request.credential_is_acceptable(&app_id) {
-            Ok(AppCredentials::app_id(app_id))
-        } else {
-            Err(self.deny(
-                Denial::new(DenialKind::AuthFailed).with_reason("invalid_credentials"),
-                HeaderMap::new(),
-            ))
-        }
+    /// The client id of a verified token as application credentials; `None`
+    /// when it is not an acceptable app id.
+    fn client_id_credentials(&self, app_id: String) -> Option<AppCredentials> {
+        self.inner
+            .request
+            .credential_is_acceptable(&app_id)
+            .then(|| AppCredentials::app_id(app_id))
+    }
+
+    fn unacceptable_client_id(&self) -> Outcome {
+        self.deny(
+            Denial::new(DenialKind::AuthFailed).with_reason("invalid_credentials"),
+            HeaderMap::new(),
+        )
     }
 
     /// The rest of [`ThreeScale::begin`] once the application is known: the
-    /// debug headers, then the cache. `Err` when the cache decided; else the
-    /// cache slot to fill (cached mode) and the response headers so far, for
-    /// the backend call.
-    #[allow(clippy::type_complexity)]
+    /// debug headers, then the cache.
     fn with_credentials(
         &self,
         live: &Live,
         credentials: &AppCredentials,
         matched: MatchResult,
         debug: bool,
-    ) -> Result<(Option<crate::cache::Slot>, HeaderMap, MatchResult), Outcome> {
+    ) -> AfterCredentials {
         let inner = &self.inner;
         let service = &live.service;
         let version = service.backend_version;
@@ -525,7 +529,7 @@ impl ThreeScale {
         let slot = match &inner.cache {
             Some(cache) => match cache.lookup(credentials, &matched.usage) {
                 CacheLookup::Decided(decision) => {
-                    return Err(self.finish(
+                    return AfterCredentials::Decided(self.finish(
                         decision,
                         credentials,
                         version,
@@ -537,7 +541,11 @@ impl ThreeScale {
             },
             None => None,
         };
-        Ok((slot, response_headers, matched))
+        AfterCredentials::Backend {
+            slot,
+            headers: response_headers,
+            matched,
+        }
     }
 
     /// Sends everything held for reporting and stops background work. Call it
@@ -802,6 +810,19 @@ pub struct PendingCheck {
     _check: CheckInFlight,
 }
 
+/// A check once its application is known.
+enum AfterCredentials {
+    /// The cache decided.
+    Decided(Outcome),
+    /// Ask the backend: the cache slot to fill (cached mode) and the response
+    /// headers so far.
+    Backend {
+        slot: Option<crate::cache::Slot>,
+        headers: HeaderMap,
+        matched: MatchResult,
+    },
+}
+
 /// What a pending check still has to do.
 #[derive(Debug)]
 enum Stage {
@@ -867,15 +888,16 @@ impl PendingCheck {
                         return engine.issuer_unavailable(matched);
                     }
                 };
-                let credentials = match engine.client_id_credentials(app_id) {
-                    Ok(credentials) => credentials,
-                    Err(outcome) => return outcome,
+                let Some(credentials) = engine.client_id_credentials(app_id) else {
+                    return engine.unacceptable_client_id();
                 };
                 match engine.with_credentials(&live, &credentials, matched, debug) {
-                    Err(outcome) => return outcome,
-                    Ok((slot, headers, matched)) => {
-                        (credentials, slot, matched, headers, live, _check)
-                    }
+                    AfterCredentials::Decided(outcome) => return outcome,
+                    AfterCredentials::Backend {
+                        slot,
+                        headers,
+                        matched,
+                    } => (credentials, slot, matched, headers, live, _check),
                 }
             }
         };
