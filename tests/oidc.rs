@@ -770,3 +770,47 @@ async fn the_emulator_issuer_runs_the_flow_end_to_end() {
     engine.shutdown().await;
     backend.shutdown().await;
 }
+
+/// Cached mode: the first token waits for the keys, then fills the cache; the
+/// next is decided from it; both hits are reported for the token's client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cached_mode_bills_the_token_s_client() {
+    let backend = common::emulator_with(BACKEND).await;
+    let keys = keys();
+    let issuer = issuer(vec![keys.ec_jwk.clone()]).await;
+    let config = common::config_for(&backend)
+        .service_token("tok-3003", "3003")
+        .oidc(OidcSettings::new(&issuer.url))
+        .mode(threescale::Mode::Cached(
+            threescale::CacheSettings::default(),
+        ))
+        .rule("ANY", "/", "hits", 1)
+        .build()
+        .unwrap();
+    let engine = ThreeScale::new(config).unwrap();
+    let a = mint(
+        Algorithm::ES256,
+        Some("ec-1"),
+        &keys.ec,
+        &claims(&issuer.url, "client-a"),
+    );
+    let b = mint(
+        Algorithm::ES256,
+        Some("ec-1"),
+        &keys.ec,
+        &claims(&issuer.url, "client-b"),
+    );
+    for token in [&a, &a, &b] {
+        let Decision::Allow(context) = engine.check(&bearer(token)).await.decision else {
+            panic!("allowed")
+        };
+        let expected = if token == &a { "client-a" } else { "client-b" };
+        assert_eq!(context.app_id.as_deref(), Some(expected));
+    }
+    engine.flush().await.unwrap();
+    assert_eq!(counts(&backend).await["client-a"], 2);
+    assert_eq!(counts(&backend).await["client-b"], 1);
+    assert_eq!(issuer.jwks_fetches.load(Ordering::SeqCst), 1);
+    engine.shutdown().await;
+    backend.shutdown().await;
+}
