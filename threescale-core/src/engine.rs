@@ -681,29 +681,27 @@ impl ThreeScale {
     /// degraded but for no application: a token that could not be verified
     /// names no one to bill, so nothing is reported.
     fn issuer_unavailable(&self, matched: MatchResult) -> Outcome {
-        match self.inner.failure_policy {
-            FailurePolicy::Closed => self.deny(
+        if self.inner.failure_policy != FailurePolicy::Open {
+            return self.deny(
                 Denial::new(DenialKind::BackendUnavailable).with_reason("issuer_unavailable"),
                 HeaderMap::new(),
-            ),
-            FailurePolicy::Open => {
-                self.inner.allowed.fetch_add(1, Ordering::Relaxed);
-                self.inner.degraded.fetch_add(1, Ordering::Relaxed);
-                Outcome {
-                    decision: Decision::Allow(Box::new(AuthContext {
-                        service_id: self.inner.service_id.clone(),
-                        app_id: None,
-                        credential: CredentialKind::AccessToken,
-                        plan: None,
-                        usage: matched.usage,
-                        matched_rules: matched.rules,
-                        usage_reports: Vec::new(),
-                        rate_limit: None,
-                        degraded: true,
-                    })),
-                    headers: HeaderMap::new(),
-                }
-            }
+            );
+        }
+        self.inner.allowed.fetch_add(1, Ordering::Relaxed);
+        self.inner.degraded.fetch_add(1, Ordering::Relaxed);
+        Outcome {
+            decision: Decision::Allow(Box::new(AuthContext {
+                service_id: self.inner.service_id.clone(),
+                app_id: None,
+                credential: CredentialKind::AccessToken,
+                plan: None,
+                usage: matched.usage,
+                matched_rules: matched.rules,
+                usage_reports: Vec::new(),
+                rate_limit: None,
+                degraded: true,
+            })),
+            headers: HeaderMap::new(),
         }
     }
 
