@@ -814,3 +814,76 @@ async fn cached_mode_bills_the_token_s_client() {
     engine.shutdown().await;
     backend.shutdown().await;
 }
+
+/// A writer collecting what the tracing subscriber prints.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Neither the tokens nor the password of the issuer endpoint show in logs
+/// (all levels), outcomes or the configuration's `Debug`.
+#[tokio::test(flavor = "current_thread")]
+async fn no_token_nor_issuer_password_in_logs_or_outcomes() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let backend = common::emulator_with(BACKEND).await;
+    let keys = keys();
+    let closed_port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let endpoint = format!("http://client:pa55-word-9@127.0.0.1:{closed_port}/realms/x");
+    let config = common::config_for(&backend)
+        .service_token("tok-3003", "3003")
+        .oidc(OidcSettings::new(&endpoint))
+        .failure_policy(FailurePolicy::Closed)
+        .build()
+        .unwrap();
+    let config_debug = format!("{config:?}");
+    let engine = ThreeScale::new(config).unwrap();
+    let token = mint(
+        Algorithm::ES256,
+        Some("ec-1"),
+        &keys.ec,
+        &claims("http://issuer", "client-a"),
+    );
+    let garbage = "garbage-token-marker-77".to_string();
+    let mut outcomes = Vec::new();
+    for token in [&token, &garbage] {
+        let outcome = engine.check(&bearer(token)).await;
+        outcomes.push(format!("{outcome:?}"));
+    }
+    assert!(outcomes[0].contains("issuer_unavailable"), "{outcomes:?}");
+    engine.shutdown().await;
+    backend.shutdown().await;
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("OpenID Connect"), "{logs}");
+    for (what, text) in [
+        ("logs", &logs),
+        ("config", &config_debug),
+        ("outcomes", &outcomes.join("\n")),
+    ] {
+        for secret in [&token, &garbage, &"pa55-word-9".to_string()] {
+            assert!(
+                !text.contains(secret.as_str()),
+                "{what} leak {secret}:\n{text}"
+            );
+        }
+    }
+}
