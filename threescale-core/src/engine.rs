@@ -333,9 +333,11 @@ impl ThreeScale {
     /// In order: an ambiguous path is refused (400, unless the path policy is
     /// `Normalise`); a bypass path is let through; a query longer than the
     /// mapping rules read is refused (400); missing credentials are 401,
-    /// unacceptable ones (too long, control characters) 403; then the mapping
-    /// rules, the token verifier (OAuth) and the cache. Nothing before the cache
-    /// calls the backend.
+    /// unacceptable ones (too long, control characters) or different ones in
+    /// two places of a credential chain 403; then the mapping rules, the token
+    /// verifier or the OpenID Connect check (OAuth) and the cache. Nothing
+    /// before the cache calls the backend; a token whose issuer keys are not
+    /// held yet makes the step [`Step::Pending`], which fetches them first.
     pub fn begin(&self, request: &impl RequestView) -> Step {
         let inner = &self.inner;
         let live = inner.live.load();
