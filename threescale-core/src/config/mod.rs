@@ -3,7 +3,7 @@
 //! Sources: the builder ([`Config::builder`]), `THREESCALE_*` environment
 //! variables ([`Config::from_env`]), a YAML/JSON file in the project's format or
 //! the admin portal's proxy config JSON ([`Config::from_file`]), the admin
-//! portal itself ([`portal`]), and OpenAPI documents for mapping rules.
+//! portal itself ([`Config::from_portal`]), and OpenAPI documents for mapping rules.
 //!
 //! One pipeline: every source fills a [`ConfigBuilder`] and calls
 //! [`ConfigBuilder::build`], where every check lives; an error names the
