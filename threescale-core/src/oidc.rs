@@ -433,8 +433,11 @@ impl Oidc {
             return Checked::Rejected("unknown_key");
         };
         let keys = self.keys.load();
-        match keys.as_deref() {
-            Some(set) if set.keys.contains_key(&kid) => self.verify(token, set, &set.keys[&kid]),
+        let held = keys.as_deref();
+        if let Some((set, key)) = held.and_then(|set| Some((set, set.keys.get(&kid)?))) {
+            return self.verify(token, set, key);
+        }
+        match held {
             _ if self.may_fetch() => Checked::NeedKeys,
             Some(_) => Checked::Rejected("unknown_key"),
             // No keys and a fetch failed a moment ago: `resolve` says so.
