@@ -1,5 +1,13 @@
-//! Cached mode: authorizations cached per (service, credentials), hits counted
-//! locally against the plan's limits, one backend call per key at a time.
+//! Cached mode: authorizations cached per (service, credentials, referrer), hits
+//! counted locally against the plan's limits, one backend call per key at a time.
+//!
+//! Referrer: the backend's answer depends on the referrer sent (referrer
+//! filters), so it is part of the key: an allow cached for one referrer never
+//! admits a request from another, nor one without a referrer. Entries of one
+//! application under several referrers count their hits apart; each starts
+//! from the backend's counters plus all of the application's usage not yet
+//! reported, so the excess is bounded as for several instances (below), with
+//! one entry per referrer in the role of an instance.
 //!
 //! An entry is filled by `authorize` (with the `hierarchy` and `limit_headers`
 //! extensions, and the request's usage as *predicted* usage, which the backend
@@ -60,9 +68,27 @@ const MAX_METRIC_NAME: usize = 256;
 /// with the `memory` benchmark.
 const ENTRY_OVERHEAD: usize = 576;
 
+/// What an entry is cached under: the credentials and the referrer sent with
+/// them. The backend's answer depends on both (referrer filters), so an
+/// authorization obtained for one referrer never admits another.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct CacheKey {
+    credentials: AppCredentials,
+    referrer: Option<Arc<str>>,
+}
+
+impl CacheKey {
+    fn new(credentials: &AppCredentials, referrer: Option<&str>) -> Self {
+        CacheKey {
+            credentials: credentials.clone(),
+            referrer: referrer.map(Arc::from),
+        }
+    }
+}
+
 /// The cache of authorizations.
 pub(crate) struct AuthCache {
-    entries: moka::sync::Cache<AppCredentials, Slot>,
+    entries: moka::sync::Cache<CacheKey, Slot>,
     settings: CacheSettings,
     /// Metric names the backend has accepted for this service.
     accepted: arc_swap::ArcSwap<HashSet<Arc<str>>>,
@@ -126,7 +152,7 @@ impl AuthCache {
         AuthCache {
             entries: moka::sync::Cache::builder()
                 .max_capacity(settings.max_bytes.max(1))
-                .weigher(move |key: &AppCredentials, slot: &Slot| {
+                .weigher(move |key: &CacheKey, slot: &Slot| {
                     let bytes = (key_bytes(key) + slot.bytes()) as u64;
                     u32::try_from(bytes.max(floor)).unwrap_or(u32::MAX)
                 })
@@ -168,18 +194,24 @@ impl AuthCache {
     }
 
     /// Charges a just-filled slot its real size, if it is still the key's slot.
-    fn reweigh(&self, credentials: &AppCredentials, slot: &Slot) {
+    fn reweigh(&self, key: CacheKey, slot: &Slot) {
         self.entries
-            .entry(credentials.clone())
+            .entry(key)
             .and_compute_with(|current| match current {
                 Some(current) if Arc::ptr_eq(&current.value().0, &slot.0) => Op::Put(slot.clone()),
                 _ => Op::Nop,
             });
     }
 
-    pub(crate) fn lookup(&self, credentials: &AppCredentials, usage: &Usage) -> CacheLookup {
+    pub(crate) fn lookup(
+        &self,
+        credentials: &AppCredentials,
+        referrer: Option<&str>,
+        usage: &Usage,
+    ) -> CacheLookup {
+        let key = CacheKey::new(credentials, referrer);
         let now = Instant::now();
-        if let Some(slot) = self.entries.get(credentials) {
+        if let Some(slot) = self.entries.get(&key) {
             match slot.0.cell.get() {
                 None => return CacheLookup::Miss(slot),
                 Some(entry) if !entry.expired(now) => {
@@ -199,7 +231,7 @@ impl AuthCache {
             let stale = slot;
             let result = self
                 .entries
-                .entry(credentials.clone())
+                .entry(key)
                 .and_compute_with(|current| match current {
                     Some(current) if !Arc::ptr_eq(&current.value().0, &stale.0) => Op::Nop,
                     _ => Op::Put(Slot::new(Some(stale.clone()))),
@@ -208,14 +240,14 @@ impl AuthCache {
         }
         let slot = self
             .entries
-            .entry(credentials.clone())
+            .entry(key)
             .or_insert_with(|| Slot::new(None))
             .into_value();
         CacheLookup::Miss(slot)
     }
 }
 
-fn slot_of(result: moka::ops::compute::CompResult<AppCredentials, Slot>) -> Option<Slot> {
+fn slot_of(result: moka::ops::compute::CompResult<CacheKey, Slot>) -> Option<Slot> {
     use moka::ops::compute::CompResult::*;
     match result {
         Unchanged(e) | Inserted(e) | ReplacedWith(e) | Removed(e) => Some(e.into_value()),
@@ -224,9 +256,10 @@ fn slot_of(result: moka::ops::compute::CompResult<AppCredentials, Slot>) -> Opti
 }
 
 /// The bytes a key holds.
-fn key_bytes(key: &AppCredentials) -> usize {
-    std::mem::size_of::<AppCredentials>()
-        + match key {
+fn key_bytes(key: &CacheKey) -> usize {
+    std::mem::size_of::<CacheKey>()
+        + key.referrer.as_ref().map_or(0, |r| r.len())
+        + match &key.credentials {
             AppCredentials::UserKey(key) => key.expose().len(),
             AppCredentials::AppId { app_id, app_key } => {
                 app_id.len() + app_key.as_ref().map_or(0, |k| k.expose().len())
@@ -504,7 +537,7 @@ impl AuthCache {
                 .await
         };
         if let Some(refusal) = filled_here {
-            self.reweigh(credentials, &slot);
+            self.reweigh(CacheKey::new(credentials, backend.referrer), &slot);
             if let Some(denial) = refusal {
                 return Verdict::Deny(denial);
             }
@@ -817,7 +850,7 @@ mod tests {
         for i in 0..2_000 {
             let key = AppCredentials::user_key(format!("{i:05}{}", "x".repeat(20_000)));
             assert!(matches!(
-                cache.lookup(&key, &Usage::hits()),
+                cache.lookup(&key, None, &Usage::hits()),
                 CacheLookup::Miss(_)
             ));
         }
@@ -839,7 +872,7 @@ mod tests {
         let cache = AuthCache::new(&settings);
         for i in 0..1_000 {
             let key = AppCredentials::user_key(format!("k{i}"));
-            let _ = cache.lookup(&key, &Usage::hits());
+            let _ = cache.lookup(&key, None, &Usage::hits());
         }
         let (entries, _) = cache.size();
         assert!(entries <= 100, "{entries}");

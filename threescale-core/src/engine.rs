@@ -92,10 +92,11 @@ struct Live {
 }
 
 impl Live {
-    fn backend(&self) -> Backend<'_> {
+    fn backend<'a>(&'a self, referrer: Option<&'a str>) -> Backend<'a> {
         Backend {
             client: &self.client,
             version: self.service.backend_version,
+            referrer,
         }
     }
 }
@@ -107,6 +108,7 @@ struct Inner {
     bypass_paths: Vec<BypassPath>,
     request: RequestPolicy,
     timeout: std::time::Duration,
+    tls: crate::TlsTrust,
     service_id: Arc<str>,
     /// The decision path: failure policy, reporter, outage log, backend counters.
     decider: Decider,
@@ -185,9 +187,9 @@ impl ThreeScale {
     }
 
     fn build(config: Config, token_verifier: Option<TokenVerifier>) -> Result<Self, StartError> {
-        let client = backend_client(&config.service, config.timeout)?;
+        let client = backend_client(&config.service, config.timeout, &config.tls)?;
         // Reports go out on the reporter's own thread, with connections of their own.
-        let report_client = backend_client(&config.service, config.timeout)?;
+        let report_client = backend_client(&config.service, config.timeout, &config.tls)?;
         // The one retry of a report POST that timed out waits longer for its answer.
         let late_answer_timeout = (config.timeout * 10).clamp(
             std::time::Duration::from_secs(10),
@@ -229,6 +231,7 @@ impl ThreeScale {
                     .collect(),
                 request: config.request,
                 timeout: config.timeout,
+                tls: config.tls,
                 decider: Decider::new(service_id.clone(), config.failure_policy, reporter),
                 service_id,
                 cache,
@@ -283,7 +286,7 @@ impl ThreeScale {
             current.client.clone()
         } else {
             let build = || {
-                backend_client(&service, self.inner.timeout)
+                backend_client(&service, self.inner.timeout, &self.inner.tls)
                     .map_err(|e| crate::ConfigError::new("update", "backend", e.to_string()))
             };
             let client = build()?;
@@ -409,6 +412,10 @@ impl ThreeScale {
             return Step::Done(self.deny(Denial::new(DenialKind::NoMatch), HeaderMap::new()));
         }
         let debug = debug_requested(service, request);
+        let referrer = service
+            .referrer_header
+            .as_ref()
+            .and_then(|name| referrer_of(request, name));
         let credentials = match found {
             RequestCredentials::App(app) => app,
             RequestCredentials::AccessToken(token) => match (&inner.token_verifier, &live.oidc) {
@@ -429,6 +436,7 @@ impl ThreeScale {
                         return Step::Pending(PendingCheck {
                             engine: self.clone(),
                             stage: Stage::Token { token, debug },
+                            referrer,
                             matched,
                             headers: HeaderMap::new(),
                             live: arc_swap::Guard::into_inner(live),
@@ -465,7 +473,7 @@ impl ThreeScale {
                 }
             },
         };
-        match self.with_credentials(&live, &credentials, matched, debug) {
+        match self.with_credentials(&live, &credentials, matched, debug, referrer.as_deref()) {
             AfterCredentials::Backend {
                 slot,
                 headers,
@@ -473,6 +481,7 @@ impl ThreeScale {
             } => Step::Pending(PendingCheck {
                 engine: self.clone(),
                 stage: Stage::Backend { credentials, slot },
+                referrer,
                 matched,
                 headers,
                 live: arc_swap::Guard::into_inner(live),
@@ -506,6 +515,7 @@ impl ThreeScale {
         credentials: &AppCredentials,
         matched: MatchResult,
         debug: bool,
+        referrer: Option<&str>,
     ) -> AfterCredentials {
         let inner = &self.inner;
         let service = &live.service;
@@ -530,7 +540,7 @@ impl ThreeScale {
             );
         }
         let slot = match &inner.cache {
-            Some(cache) => match cache.lookup(credentials, &matched.usage) {
+            Some(cache) => match cache.lookup(credentials, referrer, &matched.usage) {
                 CacheLookup::Decided(decision) => {
                     return AfterCredentials::Decided(self.finish(
                         decision,
@@ -730,11 +740,32 @@ fn oidc_checker(
 fn backend_client(
     service: &ServiceConfig,
     timeout: std::time::Duration,
+    tls: &crate::TlsTrust,
 ) -> Result<BackendClient, BackendError> {
     BackendClient::builder(service.provider_auth.clone())
         .url(service.backend_url.clone())
         .timeout(timeout)
+        .tls(tls.clone())
         .build()
+}
+
+/// The request's referrer as the backend may see it: the header's value, unless
+/// it is empty, `*` (the backend's "skip the check"), longer than
+/// [`crate::config::MAX_REFERRER_LEN`] or holds a control character; those are
+/// not sent, so the backend answers as for a missing referrer.
+fn referrer_of(request: &impl RequestView, header: &http::HeaderName) -> Option<Arc<str>> {
+    let value = request.header(header.as_str())?;
+    let usable = !value.is_empty()
+        && value != "*"
+        && value.len() <= crate::config::MAX_REFERRER_LEN
+        && !value.chars().any(char::is_control);
+    if !usable {
+        tracing::debug!(
+            "request referrer not sent to the backend (empty, `*`, too long or control characters)"
+        );
+        return None;
+    }
+    Some(value.into())
 }
 
 fn debug_requested(service: &ServiceConfig, request: &impl RequestView) -> bool {
@@ -761,6 +792,8 @@ fn constant_time_eq(given: &str, secret: &str) -> bool {
 pub struct PendingCheck {
     engine: ThreeScale,
     stage: Stage,
+    /// Sent as the backend's `referrer` (and part of the cache key).
+    referrer: Option<Arc<str>>,
     matched: MatchResult,
     headers: HeaderMap,
     live: Arc<Live>,
@@ -817,6 +850,7 @@ impl PendingCheck {
         let PendingCheck {
             engine,
             stage,
+            referrer,
             matched,
             headers,
             live,
@@ -849,7 +883,13 @@ impl PendingCheck {
                 let Some(credentials) = engine.client_id_credentials(app_id) else {
                     return engine.unacceptable_client_id();
                 };
-                match engine.with_credentials(&live, &credentials, matched, debug) {
+                match engine.with_credentials(
+                    &live,
+                    &credentials,
+                    matched,
+                    debug,
+                    referrer.as_deref(),
+                ) {
                     AfterCredentials::Decided(outcome) => return outcome,
                     AfterCredentials::Backend {
                         slot,
@@ -865,7 +905,7 @@ impl PendingCheck {
                 cache
                     .fill_and_decide(
                         &inner.decider,
-                        live.backend(),
+                        live.backend(referrer.as_deref()),
                         slot,
                         &credentials,
                         &matched.usage,
@@ -875,7 +915,11 @@ impl PendingCheck {
             _ => {
                 inner
                     .decider
-                    .authrep(live.backend(), &credentials, &matched.usage)
+                    .authrep(
+                        live.backend(referrer.as_deref()),
+                        &credentials,
+                        &matched.usage,
+                    )
                     .await
             }
         };
