@@ -188,3 +188,47 @@ async fn without_the_setting_no_referrer_is_sent() {
     engine.shutdown().await;
     emulator.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_new_referrer_per_request_never_gets_fresh_counters() {
+    // An application without filters accepts any referrer: a client that
+    // sends a different `Referer` with every request must still meet its
+    // plan's limit once, not once per referrer.
+    const LIMITED: &str = r#"
+services:
+  - id: "5005"
+    backend_version: "1"
+    service_token: "tok-5005"
+    referrer_filters_required: true
+    metrics: [{ name: hits }]
+    plans: [{ name: small, limits: [{ metric: hits, period: day, value: 5 }] }]
+    applications:
+      - { plan: small, user_key: "uk-any" }
+      - { plan: small, user_key: "uk-web", referrer_filters: ["https://*.shop.test/*"] }
+"#;
+    let http = reqwest::Client::new();
+    for adapter in ADAPTERS {
+        let emulator = emulator_with(LIMITED).await;
+        let engine = engine(&emulator, modes()[1], "Referer");
+        let app = serve(adapter, engine.clone());
+        for key in ["uk-any", "uk-web"] {
+            let url = format!("{}/a?user_key={key}", app.url);
+            let mut admitted = 0;
+            for i in 0..20 {
+                let referrer = format!("https://site{i}.shop.test/page");
+                let seen = send(&http, "GET", &url, &[("referer", referrer.as_str())]).await;
+                match seen.status {
+                    200 => admitted += 1,
+                    429 => {}
+                    other => panic!("{adapter:?} {key}: unexpected {other}: {seen:?}"),
+                }
+            }
+            assert_eq!(admitted, 5, "{adapter:?} {key}: one limit per application");
+        }
+        drop(app);
+        engine.shutdown().await;
+        assert_eq!(hits(&emulator, "uk-any").await, 5, "{adapter:?}");
+        assert_eq!(hits(&emulator, "uk-web").await, 5, "{adapter:?}");
+        emulator.shutdown().await;
+    }
+}
