@@ -21,6 +21,7 @@ pub mod engine;
 mod headers;
 pub mod mapping;
 pub mod metrics;
+pub mod oidc;
 #[cfg(feature = "openapi")]
 #[cfg_attr(docsrs, doc(cfg(feature = "openapi")))]
 pub mod openapi;
@@ -30,6 +31,7 @@ pub mod request;
 pub mod response;
 pub mod secret;
 mod spans;
+pub mod tls;
 pub mod usage;
 mod verdict;
 pub mod xml;
@@ -48,8 +50,8 @@ pub use config::{
     RateLimitHeaders, RulesFile, ServiceConfig,
 };
 pub use credentials::{
-    BackendVersion, CredentialsConfig, CredentialsLocation, RequestCredentials, RequestView,
-    SimpleRequest,
+    BackendVersion, ConflictingCredentials, CredentialsConfig, CredentialsLocation,
+    RequestCredentials, RequestView, SimpleRequest,
 };
 pub use decision::{
     AuthContext, CredentialKind, Decision, Denial, DenialKind, ProxyErrorKeys, RateLimit,
@@ -60,5 +62,6 @@ pub use report::ReportStats;
 pub use request::{PathPolicy, RequestPolicy};
 pub use response::{ErrorResponse, ErrorResponses};
 pub use secret::Secret;
+pub use tls::{TlsError, TlsTrust};
 pub use usage::{Usage, UsageValue};
 pub use xml::{Authorization, Period, UsageReport, XmlError};

@@ -43,6 +43,13 @@ fn current() -> Option<Span> {
         .then_some(span)
 }
 
+/// The cache's part in the current check: `hit` or `miss`.
+pub(crate) fn record_cache(event: &'static str) {
+    if let Some(span) = current() {
+        span.record("cache", event);
+    }
+}
+
 pub(crate) fn record_bypass(span: &Span) {
     span.record("outcome", "bypassed");
 }

@@ -26,6 +26,7 @@ use crate::{
     mapping::MappingRules,
     request::{PathPolicy, RequestPolicy},
     response::ErrorResponses,
+    tls::TlsTrust,
 };
 
 /// A configuration that cannot be used. Says which source and field are wrong.
@@ -75,6 +76,11 @@ pub struct ServiceConfig {
     pub mapping_rules: MappingRules,
     /// Responses for denials.
     pub error_responses: ErrorResponses,
+    /// The request header whose value is sent as the backend's `referrer`
+    /// (the gateway's referrer policy); `None` sends none.
+    pub referrer_header: Option<http::HeaderName>,
+    /// OpenID Connect: how access tokens are checked (`backend_version: oauth`).
+    pub oidc: Option<crate::oidc::OidcSettings>,
 }
 
 impl ServiceConfig {
@@ -90,6 +96,8 @@ impl ServiceConfig {
             credentials: CredentialsConfig::default(),
             mapping_rules: MappingRules::default(),
             error_responses: ErrorResponses::default(),
+            referrer_header: None,
+            oidc: None,
         }
     }
 }
@@ -355,6 +363,8 @@ pub struct Config {
     pub rate_limit_headers: RateLimitHeaders,
     /// Credential length limits and the treatment of ambiguous paths.
     pub request: RequestPolicy,
+    /// TLS trust and client identity for the backend (and the admin portal).
+    pub tls: TlsTrust,
     /// Report each allowed request's response status with its usage
     /// (`log[code]`), as the gateway's `APICAST_RESPONSE_CODES`. The usage is
     /// then reported after the response, in both modes (see
@@ -409,10 +419,17 @@ impl Config {
     /// still overrides its backend URL), or `THREESCALE_BACKEND_URL`,
     /// `THREESCALE_SERVICE_ID`, `THREESCALE_SERVICE_TOKEN` or `THREESCALE_PROVIDER_KEY`,
     /// `THREESCALE_BACKEND_VERSION` (`1`, `2`, `oauth`), `THREESCALE_CREDENTIALS_LOCATION`
-    /// (`query`, `headers`, `authorization`), `THREESCALE_FAILURE_POLICY` (`closed`, `open`),
+    /// (`query`, `headers`, `authorization`, or a comma-separated chain such as
+    /// `headers,query`), `THREESCALE_OIDC_ISSUER_ENDPOINT` (OpenID Connect with
+    /// default settings), `THREESCALE_FAILURE_POLICY` (`closed`, `open`),
     /// `THREESCALE_BYPASS_PATHS` (comma-separated paths),
     /// `THREESCALE_MAX_CREDENTIAL_LEN` and `THREESCALE_MAX_TOKEN_LEN` (bytes),
-    /// `THREESCALE_PATH_POLICY` (`strict`, `normalise`), and per kind of denial
+    /// `THREESCALE_PATH_POLICY` (`strict`, `normalise`), `THREESCALE_REFERRER_HEADER`
+    /// (e.g. `Referer`: sent as the backend's `referrer`), the TLS settings
+    /// `THREESCALE_TLS_CA_FILE`, `THREESCALE_TLS_NATIVE_ROOTS` and
+    /// `THREESCALE_TLS_WEBPKI_ROOTS` (`true`/`false`), `THREESCALE_TLS_CLIENT_CERT` and
+    /// `THREESCALE_TLS_CLIENT_KEY` (the TLS and referrer settings also apply
+    /// over a `THREESCALE_CONFIG` file), and per kind of denial
     /// (`KIND` the upper-cased [`crate::DenialKind::key`], e.g. `NO_MATCH`)
     /// `THREESCALE_ERROR_STATUS_KIND`, `THREESCALE_ERROR_BODY_KIND` and
     /// `THREESCALE_ERROR_CONTENT_TYPE_KIND`.
@@ -453,16 +470,11 @@ impl Config {
                     "THREESCALE_BACKEND_URL",
                 );
             }
-            if response_codes_from_env(&var) {
-                builder = builder.response_codes(true);
-            }
-            return Ok(builder);
+            // So do the TLS and referrer settings of the environment.
+            return env_overrides(builder, &var);
         }
         let err = |field: &str, reason: &str| ConfigError::new("env", field, reason);
         let mut builder = Config::builder().source("env");
-        if response_codes_from_env(&var) {
-            builder = builder.response_codes(true);
-        }
         if let Some(url) = var("THREESCALE_BACKEND_URL") {
             builder = builder.backend_url(url);
         }
@@ -500,13 +512,32 @@ impl Config {
             builder = builder.backend_version(version);
         }
         if let Some(v) = var("THREESCALE_CREDENTIALS_LOCATION") {
-            let location = crate::CredentialsLocation::parse(&v).ok_or_else(|| {
-                err(
-                    "THREESCALE_CREDENTIALS_LOCATION",
-                    "expected query, headers or authorization",
-                )
-            })?;
-            builder = builder.credentials(CredentialsConfig::new(location));
+            let mut chain: Option<CredentialsConfig> = None;
+            for part in v.split(',') {
+                let location = crate::CredentialsLocation::parse(part.trim()).ok_or_else(|| {
+                    err(
+                        "THREESCALE_CREDENTIALS_LOCATION",
+                        "expected query, headers or authorization (or several, comma-separated)",
+                    )
+                })?;
+                chain = Some(match chain {
+                    None => CredentialsConfig::new(location),
+                    Some(chain) => chain.fallback(location),
+                });
+            }
+            builder = builder.credentials(chain.unwrap_or_default());
+        }
+        if let Some(v) = var("THREESCALE_OIDC_ISSUER_ENDPOINT").filter(|v| !v.trim().is_empty()) {
+            let given = var("THREESCALE_BACKEND_VERSION").is_some();
+            let version = builder.current_backend_version();
+            builder = builder
+                .oidc(crate::oidc::OidcSettings::new(v))
+                .field_path("oidc.issuer_endpoint", "THREESCALE_OIDC_ISSUER_ENDPOINT")
+                .field_path("backend_version", "THREESCALE_BACKEND_VERSION");
+            // A version other than oauth given with it is refused by build.
+            if given {
+                builder = builder.backend_version(version);
+            }
         }
         if let Some(v) = var("THREESCALE_FAILURE_POLICY") {
             let policy = FailurePolicy::parse(&v).ok_or_else(|| {
@@ -543,6 +574,7 @@ impl Config {
                 .ok_or_else(|| err("THREESCALE_PATH_POLICY", "expected strict or normalise"))?;
             builder = builder.path_policy(policy);
         }
+        builder = env_overrides(builder, &var)?;
         for kind in crate::DenialKind::ALL {
             let key = kind.key().to_ascii_uppercase();
             let status_var = format!("THREESCALE_ERROR_STATUS_{key}");
@@ -571,6 +603,37 @@ impl Config {
     }
 }
 
+/// The settings the environment gives even over a `THREESCALE_CONFIG` file:
+/// `THREESCALE_TLS_*` and `THREESCALE_REFERRER_HEADER`.
+fn env_overrides(
+    mut builder: ConfigBuilder,
+    var: &impl Fn(&str) -> Option<String>,
+) -> Result<ConfigBuilder, ConfigError> {
+    if response_codes_from_env(var) {
+        builder = builder.response_codes(true);
+    }
+    if let Some(tls) = TlsTrust::from_vars(var)? {
+        builder = builder.tls(tls);
+        for field in [
+            "tls.ca_file",
+            "tls.client_cert",
+            "tls.client_key",
+            "tls.client",
+            "tls",
+        ] {
+            builder = builder.field_from(field, "env", TlsTrust::env_name(field));
+        }
+    }
+    if let Some(name) = var("THREESCALE_REFERRER_HEADER").filter(|v| !v.trim().is_empty()) {
+        builder = builder.referrer_header(name).field_from(
+            "referrer_header",
+            "env",
+            "THREESCALE_REFERRER_HEADER",
+        );
+    }
+    Ok(builder)
+}
+
 /// Builds a [`Config`]. Unset fields get defaults; `build` validates.
 ///
 /// Every source fills one: code, the environment ([`Config::from_vars`]), the
@@ -595,6 +658,7 @@ pub struct ConfigBuilder {
     rate_limit_headers: RateLimitHeaders,
     request: RequestPolicy,
     response_codes: bool,
+    oidc: Option<crate::oidc::OidcSettings>,
     /// How the source names fields, for errors (`backend_url` →
     /// `proxy.backend.endpoint`), and which source a field came from when
     /// it is not the builder's (an environment override of a file).
@@ -608,6 +672,8 @@ pub struct ConfigBuilder {
     error_settings: Vec<ErrorSetting>,
     /// Why the OpenAPI document given to [`ConfigBuilder::openapi`] gave no rules.
     openapi_error: Option<String>,
+    tls: TlsTrust,
+    referrer_header: Option<String>,
 }
 
 /// A field's name in its source.
@@ -762,6 +828,29 @@ impl ConfigBuilder {
         self
     }
 
+    /// OpenID Connect: access tokens are JWTs of this issuer, checked in the
+    /// engine (see [`crate::oidc`]). Sets `backend_version` to `oauth`.
+    ///
+    /// ```
+    /// use threescale_core::{BackendVersion, Config, oidc::OidcSettings};
+    /// let config = Config::builder()
+    ///     .service_token("token", "42")
+    ///     .oidc(OidcSettings::new("https://sso.example.com/realms/demo"))
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(config.service.backend_version, BackendVersion::OAuth);
+    /// ```
+    pub fn oidc(mut self, settings: crate::oidc::OidcSettings) -> Self {
+        self.backend_version = BackendVersion::OAuth;
+        self.oidc = Some(settings);
+        self
+    }
+
+    /// The backend version set so far (the file format's OIDC section reads it).
+    pub(crate) fn current_backend_version(&self) -> BackendVersion {
+        self.backend_version
+    }
+
     /// Where to find credentials (default: the query string, default names).
     pub fn credentials(mut self, credentials: CredentialsConfig) -> Self {
         self.credentials = credentials;
@@ -908,6 +997,29 @@ impl ConfigBuilder {
         self
     }
 
+    /// Whom the backend client (and the admin portal loader) trusts, and the
+    /// client certificate it presents (default: the bundled web PKI roots).
+    /// Files are read and checked by [`ConfigBuilder::build`].
+    pub fn tls(mut self, tls: TlsTrust) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// Sends the value of this request header (normally `Referer`) as the
+    /// backend's `referrer` parameter, for applications with referrer filters.
+    /// A value of `*` (which the backend reads as "skip the check"), over
+    /// [`MAX_REFERRER_LEN`] bytes or with control characters is not sent.
+    ///
+    /// ```
+    /// use threescale_core::Config;
+    /// let config = Config::builder().service_token("t", "1").referrer_header("Referer").build().unwrap();
+    /// assert_eq!(config.service.referrer_header.unwrap(), "referer");
+    /// ```
+    pub fn referrer_header(mut self, name: impl Into<String>) -> Self {
+        self.referrer_header = Some(name.into());
+        self
+    }
+
     /// Validates and builds. Every check of every source is here: provider
     /// credentials, backend URL, credential parameter names, error statuses and
     /// content types, mapping rules, timeout, bypass paths, request limits and
@@ -997,10 +1109,28 @@ impl ConfigBuilder {
         if self.request.max_token_len == 0 {
             return Err(err("max_token_len", "must be more than zero".into()));
         }
+        if let Some(oidc) = &self.oidc {
+            if self.backend_version != BackendVersion::OAuth {
+                return Err(err(
+                    "backend_version",
+                    "OpenID Connect needs backend_version oauth".into(),
+                ));
+            }
+            oidc.check().map_err(|(field, reason)| err(field, reason))?;
+        }
         let mode = self.mode.unwrap_or(Mode::Sync);
         if let Mode::Cached(settings) = &mode {
             validate_cache(settings).map_err(|(field, reason)| err(field, reason))?;
         }
+        self.tls.check().map_err(|e| err(e.field, e.reason))?;
+        let referrer_header = match &self.referrer_header {
+            None => None,
+            Some(name) => Some(
+                http::HeaderName::from_bytes(name.trim().as_bytes()).map_err(|_| {
+                    err("referrer_header", format!("{name:?} is not a header name"))
+                })?,
+            ),
+        };
         Ok(Config {
             service: ServiceConfig {
                 service_id,
@@ -1011,6 +1141,8 @@ impl ConfigBuilder {
                 credentials,
                 mapping_rules,
                 error_responses,
+                referrer_header,
+                oidc: self.oidc,
             },
             mode,
             failure_policy: self.failure_policy,
@@ -1019,9 +1151,14 @@ impl ConfigBuilder {
             rate_limit_headers: self.rate_limit_headers,
             request: self.request,
             response_codes: self.response_codes,
+            tls: self.tls,
         })
     }
 }
+
+/// The longest referrer sent to the backend, in bytes; a longer `Referer` is
+/// not sent (the backend then answers as for a missing referrer).
+pub const MAX_REFERRER_LEN: usize = 2048;
 
 /// Checks and compiles mapping rules, naming a broken one as
 /// `{field}[{index}].{rule field}` (e.g. `service.mapping_rules[1].pattern`).
