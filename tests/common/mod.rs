@@ -67,8 +67,8 @@ pub struct App {
 }
 
 impl App {
-    /// An app at `url`, stopped by `stop` when dropped.
-    pub fn new(url: String, stop: impl FnOnce() + Send + 'static) -> App {
+    /// An app at `url` that `stop` stops.
+    pub fn new(url: String, stop: impl FnOnce() + Send + 'static) -> Self {
         App {
             url,
             stop: Some(Box::new(stop)),

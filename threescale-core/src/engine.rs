@@ -10,16 +10,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use http::{HeaderMap, HeaderValue};
+use tracing::Instrument as _;
 
 use crate::{
     AuthContext, Config, CredentialKind, Decision, Denial, DenialKind, Mode, RateLimitHeaders,
     backend::{AppCredentials, BackendClient, BackendError},
     cache::{AuthCache, CacheLookup},
+    completion::Completion,
     config::ServiceConfig,
     credentials::{BackendVersion, RequestCredentials, RequestView},
     headers::{self, DebugInfo},
     mapping::MatchResult,
-    report::{ReportStats, Reporter, ReporterSettings},
+    report::{ReportKey, ReportStats, Reporter, ReporterSettings},
     request::{BypassPath, RequestPolicy, query_is_too_long},
     response::ErrorResponse,
     verdict::{Backend, Decider, Verdict},
@@ -29,13 +31,19 @@ use crate::{
 /// `None` when the token is not valid. Required for `backend_version: oauth`.
 pub type TokenVerifier = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
-/// The verdict plus the headers to add to the response (debug and rate-limit headers).
+/// The verdict plus the headers to add to the response (debug and rate-limit
+/// headers) and what is left to do once the response is known.
 #[derive(Clone, Debug)]
 pub struct Outcome {
     /// Allow, deny or bypass.
     pub decision: Decision,
     /// Headers for the response, whatever it is.
     pub headers: HeaderMap,
+    /// For an allowed request: call [`Completion::finish`] with the
+    /// response's status (and any [`AddedUsage`](crate::AddedUsage)) once it
+    /// is known. Dropping it reports the request's usage without a status.
+    /// A clone of the outcome carries an empty one.
+    pub completion: Completion,
 }
 
 /// The engine could not be started: the one error of every constructor of
@@ -87,6 +95,8 @@ pub struct EngineStats {
 struct Live {
     service: Arc<ServiceConfig>,
     client: BackendClient,
+    /// The OpenID Connect checker with its issuer's keys (`service.oidc`).
+    oidc: Option<Arc<crate::oidc::Oidc>>,
 }
 
 impl Live {
@@ -103,6 +113,8 @@ struct Inner {
     live: arc_swap::ArcSwap<Live>,
     mode: Mode,
     rate_limit_headers: RateLimitHeaders,
+    /// Report each response's status with the usage, after the response.
+    response_codes: bool,
     bypass_paths: Vec<BypassPath>,
     request: RequestPolicy,
     timeout: std::time::Duration,
@@ -227,6 +239,8 @@ impl ThreeScale {
             },
         };
         let service_id: Arc<str> = config.service.service_id.as_str().into();
+        crate::metrics::outage(&service_id, false);
+        let oidc = oidc_checker(&config.service, None, config.timeout)?;
         let reporter = Reporter::new(report_client, Some(service_id.to_string()), settings);
         let cache = match &config.mode {
             Mode::Cached(c) => Some(AuthCache::new(c)),
@@ -237,9 +251,11 @@ impl ThreeScale {
                 live: arc_swap::ArcSwap::from_pointee(Live {
                     service: Arc::new(config.service),
                     client,
+                    oidc,
                 }),
                 mode: config.mode,
                 rate_limit_headers: config.rate_limit_headers,
+                response_codes: config.response_codes,
                 bypass_paths: config
                     .bypass_paths
                     .iter()
@@ -290,7 +306,14 @@ impl ThreeScale {
     pub async fn from_env() -> Result<Self, StartError> {
         let var = |name: &str| std::env::var(name).ok();
         if let Some(portal) = crate::config::portal::Portal::from_vars(var)? {
-            let engine = ThreeScale::new(portal.load().await?)?;
+            let mut config = portal.load().await?;
+            // The gateway's switch: the proxy config has no field for it.
+            if crate::config::env_enabled(var("APICAST_RESPONSE_CODES"))
+                || crate::config::env_enabled(var("THREESCALE_RESPONSE_CODES"))
+            {
+                config.response_codes = true;
+            }
+            let engine = ThreeScale::new(config)?;
             if portal.refresh_interval().is_some() {
                 tokio::spawn(portal.keep_fresh(engine.clone()));
             }
@@ -337,9 +360,11 @@ impl ThreeScale {
             self.inner.decider.reporter().set_client(build()?);
             client
         };
+        let oidc = oidc_checker(&service, current.oidc.as_ref(), self.inner.timeout)?;
         self.inner.live.store(Arc::new(Live {
             service: Arc::new(service),
             client,
+            oidc,
         }));
         Ok(())
     }
@@ -381,13 +406,17 @@ impl ThreeScale {
     /// In order: an ambiguous path is refused (400, unless the path policy is
     /// `Normalise`); a bypass path is let through; a query longer than the
     /// mapping rules read is refused (400); missing credentials are 401,
-    /// unacceptable ones (too long, control characters) 403; then the mapping
-    /// rules, the token verifier (OAuth) and the cache. Nothing before the cache
-    /// calls the backend.
+    /// unacceptable ones (too long, control characters) or different ones in
+    /// two places of a credential chain 403; then the mapping rules, the token
+    /// verifier or the OpenID Connect check (OAuth) and the cache. Nothing
+    /// before the cache calls the backend; a token whose issuer keys are not
+    /// held yet makes the step [`Step::Pending`], which fetches them first.
     pub fn begin(&self, request: &impl RequestView) -> Step {
         if let Some(set) = &self.set {
             return set.begin(request);
         }
+        let span = crate::spans::check_span(&self.inner.service_id);
+        let _entered = span.enter();
         let inner = &self.inner;
         let live = inner.live.load();
         let service = &live.service;
@@ -402,9 +431,12 @@ impl ThreeScale {
         if !inner.bypass_paths.is_empty() {
             let normal = crate::mapping::normalize_path(path);
             if inner.bypass_paths.iter().any(|b| b.matches(&normal)) {
+                crate::metrics::decision("bypassed", "none", false);
+                crate::spans::record_bypass(&span);
                 return Step::Done(Outcome {
                     decision: Decision::Bypass,
                     headers: HeaderMap::new(),
+                    completion: Completion::default(),
                 });
             }
         }
@@ -425,8 +457,19 @@ impl ThreeScale {
             ));
         }
         let version = service.backend_version;
-        let Some(found) = service.credentials.find(version, request) else {
-            return Step::Done(self.deny(Denial::new(DenialKind::AuthMissing), HeaderMap::new()));
+        let found = match service.credentials.find_checked(version, request) {
+            Ok(Some(found)) => found,
+            Ok(None) => {
+                return Step::Done(
+                    self.deny(Denial::new(DenialKind::AuthMissing), HeaderMap::new()),
+                );
+            }
+            Err(_) => {
+                return Step::Done(self.deny(
+                    Denial::new(DenialKind::AuthFailed).with_reason("conflicting_credentials"),
+                    HeaderMap::new(),
+                ));
+            }
         };
         let acceptable = match &found {
             RequestCredentials::App(app) => inner.request.credentials_are_acceptable(app),
@@ -446,36 +489,119 @@ impl ThreeScale {
         if matched.is_empty() {
             return Step::Done(self.deny(Denial::new(DenialKind::NoMatch), HeaderMap::new()));
         }
+        let debug = debug_requested(service, request);
+        let referrer = service
+            .referrer_header
+            .as_ref()
+            .and_then(|name| referrer_of(request, name));
         let credentials = match found {
             RequestCredentials::App(app) => app,
-            RequestCredentials::AccessToken(token) => {
-                let client_id = inner
-                    .token_verifier
-                    .as_ref()
-                    .and_then(|verify| verify(token.expose()));
-                match client_id {
-                    Some(app_id) if inner.request.credential_is_acceptable(&app_id) => {
-                        AppCredentials::app_id(app_id)
-                    }
-                    _ => {
-                        // Said once per process, not once per request.
-                        static SAID: std::sync::atomic::AtomicBool =
-                            std::sync::atomic::AtomicBool::new(false);
-                        if inner.token_verifier.is_none() && !SAID.swap(true, Ordering::Relaxed) {
-                            tracing::error!(
-                                "oauth service without a token verifier: every token is refused"
-                            );
+            RequestCredentials::AccessToken(token) => match (&inner.token_verifier, &live.oidc) {
+                (None, Some(oidc)) => match oidc.check(token.expose()) {
+                    crate::oidc::Checked::ClientId(app_id) => {
+                        match self.client_id_credentials(app_id) {
+                            Some(credentials) => credentials,
+                            None => return Step::Done(self.unacceptable_client_id()),
                         }
+                    }
+                    crate::oidc::Checked::Rejected(reason) => {
                         return Step::Done(self.deny(
-                            Denial::new(DenialKind::AuthFailed).with_reason("invalid_token"),
+                            Denial::new(DenialKind::AuthFailed).with_reason(reason),
                             HeaderMap::new(),
                         ));
                     }
+                    crate::oidc::Checked::NeedKeys => {
+                        return Step::Pending(PendingCheck {
+                            span: span.clone(),
+                            engine: self.clone(),
+                            stage: Stage::Token { token, debug },
+                            referrer,
+                            matched,
+                            headers: HeaderMap::new(),
+                            live: arc_swap::Guard::into_inner(live),
+                            _check: check,
+                        });
+                    }
+                },
+                _ => {
+                    let client_id = inner
+                        .token_verifier
+                        .as_ref()
+                        .and_then(|verify| verify(token.expose()));
+                    match client_id {
+                        Some(app_id) if inner.request.credential_is_acceptable(&app_id) => {
+                            AppCredentials::app_id(app_id)
+                        }
+                        _ => {
+                            // Said once per process, not once per request.
+                            static SAID: std::sync::atomic::AtomicBool =
+                                std::sync::atomic::AtomicBool::new(false);
+                            if inner.token_verifier.is_none() && !SAID.swap(true, Ordering::Relaxed)
+                            {
+                                tracing::error!(
+                                    "oauth service without a token verifier nor OpenID Connect \
+                                     settings: every token is refused"
+                                );
+                            }
+                            return Step::Done(self.deny(
+                                Denial::new(DenialKind::AuthFailed).with_reason("invalid_token"),
+                                HeaderMap::new(),
+                            ));
+                        }
+                    }
                 }
-            }
+            },
         };
+        match self.with_credentials(&live, &credentials, matched, debug, referrer.as_deref()) {
+            AfterCredentials::Backend {
+                slot,
+                headers,
+                matched,
+            } => Step::Pending(PendingCheck {
+                span: span.clone(),
+                engine: self.clone(),
+                stage: Stage::Backend { credentials, slot },
+                referrer,
+                matched,
+                headers,
+                live: arc_swap::Guard::into_inner(live),
+                _check: check,
+            }),
+            AfterCredentials::Decided(outcome) => Step::Done(outcome),
+        }
+    }
+
+    /// The client id of a verified token as application credentials; `None`
+    /// when it is not an acceptable app id.
+    fn client_id_credentials(&self, app_id: String) -> Option<AppCredentials> {
+        self.inner
+            .request
+            .credential_is_acceptable(&app_id)
+            .then(|| AppCredentials::app_id(app_id))
+    }
+
+    fn unacceptable_client_id(&self) -> Outcome {
+        self.deny(
+            Denial::new(DenialKind::AuthFailed).with_reason("invalid_credentials"),
+            HeaderMap::new(),
+        )
+    }
+
+    /// The rest of [`ThreeScale::begin`] once the application is known: the
+    /// debug headers, then the cache.
+    fn with_credentials(
+        &self,
+        live: &Live,
+        credentials: &AppCredentials,
+        matched: MatchResult,
+        debug: bool,
+        referrer: Option<&str>,
+    ) -> AfterCredentials {
+        let inner = &self.inner;
+        let service = &live.service;
+        let version = service.backend_version;
         let mut response_headers = HeaderMap::new();
-        if debug_requested(service, request) {
+        if debug {
             let patterns = matched
                 .rules
                 .iter()
@@ -486,52 +612,39 @@ impl ThreeScale {
                 &mut response_headers,
                 &DebugInfo {
                     matched_patterns: patterns,
-                    credentials: &credentials,
+                    credentials,
                     encoded_usage: headers::encode_usage(&matched.usage),
                     service_id: &inner.service_id,
                     service_name: service.system_name.as_deref(),
                 },
             );
         }
-        let referrer = service
-            .referrer_header
-            .as_ref()
-            .and_then(|name| referrer_of(request, name));
-        if let Some(cache) = &inner.cache {
-            match cache.lookup(&credentials, referrer.as_deref(), &matched.usage) {
+        let slot = match &inner.cache {
+            Some(cache) => match cache.lookup(credentials, referrer, &matched.usage) {
                 CacheLookup::Decided(decision) => {
-                    return Step::Done(self.finish(
+                    crate::metrics::cache("hit");
+                    crate::spans::record_cache("hit");
+                    return AfterCredentials::Decided(self.finish(
                         decision,
-                        &credentials,
+                        credentials,
                         version,
                         matched,
                         response_headers,
                     ));
                 }
                 CacheLookup::Miss(slot) => {
-                    return Step::Pending(PendingCheck {
-                        engine: self.clone(),
-                        credentials,
-                        referrer,
-                        matched,
-                        headers: response_headers,
-                        slot: Some(slot),
-                        live: arc_swap::Guard::into_inner(live),
-                        _check: check,
-                    });
+                    crate::metrics::cache("miss");
+                    crate::spans::record_cache("miss");
+                    Some(slot)
                 }
-            }
-        }
-        Step::Pending(PendingCheck {
-            engine: self.clone(),
-            credentials,
-            referrer,
-            matched,
+            },
+            None => None,
+        };
+        AfterCredentials::Backend {
+            slot,
             headers: response_headers,
-            slot: None,
-            live: arc_swap::Guard::into_inner(live),
-            _check: check,
-        })
+            matched,
+        }
     }
 
     /// Sends everything held for reporting and stops background work. Call it
@@ -611,9 +724,16 @@ impl ThreeScale {
         }
     }
 
+    /// The report batcher (for what is reported after the response).
+    pub(crate) fn reporter(&self) -> &Reporter {
+        self.inner.decider.reporter()
+    }
+
     fn deny(&self, mut denial: Denial, mut headers: HeaderMap) -> Outcome {
         self.inner.denied.fetch_add(1, Ordering::Relaxed);
         denial.service_id = Some(self.inner.service_id.clone());
+        crate::metrics::decision("denied", denial.kind.key(), false);
+        crate::spans::record_denial(&denial);
         if denial.kind == DenialKind::LimitsExceeded
             && let Some(figures) = &denial.rate_limit
         {
@@ -622,6 +742,7 @@ impl ThreeScale {
         Outcome {
             decision: Decision::Deny(denial),
             headers,
+            completion: Completion::default(),
         }
     }
 
@@ -641,8 +762,10 @@ impl ThreeScale {
                 if allow.degraded {
                     self.inner.degraded.fetch_add(1, Ordering::Relaxed);
                 }
-                if allow.report_later {
-                    let reporter = self.inner.decider.reporter();
+                let reporter = self.inner.decider.reporter();
+                // With response codes the usage waits for the response's status.
+                let deferred = self.inner.response_codes && allow.report_later;
+                if allow.report_later && !deferred {
                     if allow.degraded {
                         // Admitted without the backend's word on the application.
                         reporter.record_unconfirmed(credentials, &matched.usage);
@@ -650,6 +773,25 @@ impl ThreeScale {
                         reporter.record(credentials, &matched.usage);
                     }
                 }
+                // Shutdown's final flush also waits for usage held until the response.
+                let key = ReportKey::of(credentials);
+                let held = deferred.then(|| {
+                    (
+                        reporter.hold(&key, &matched.usage),
+                        CheckInFlight::enter(&self.inner.checks_in_flight),
+                    )
+                });
+                let completion = Completion::new(self.clone(), key, held, !allow.degraded);
+                // After the usage is recorded: nothing widens the window
+                // between the cache's admission and the batcher.
+                crate::metrics::decision("allowed", "none", allow.degraded);
+                crate::spans::record_allow(
+                    self,
+                    credentials,
+                    allow.plan.as_deref(),
+                    &matched,
+                    allow.degraded,
+                );
                 if let Some(figures) = &allow.rate_limit {
                     headers::insert_rate_limit(
                         &mut headers,
@@ -670,6 +812,7 @@ impl ThreeScale {
                     }
                 };
                 Outcome {
+                    completion,
                     decision: Decision::Allow(Box::new(AuthContext {
                         service_id: self.inner.service_id.clone(),
                         app_id,
@@ -686,6 +829,56 @@ impl ThreeScale {
             }
         }
     }
+
+    /// No key of the OpenID Connect issuer could be had (it never answered):
+    /// an outage, decided by the failure policy. Open admits the request
+    /// degraded but for no application: a token that could not be verified
+    /// names no one to bill, so nothing is reported.
+    fn issuer_unavailable(&self, matched: MatchResult) -> Outcome {
+        if self.inner.decider.policy() != crate::FailurePolicy::Open {
+            return self.deny(
+                Denial::new(DenialKind::BackendUnavailable).with_reason("issuer_unavailable"),
+                HeaderMap::new(),
+            );
+        }
+        self.inner.allowed.fetch_add(1, Ordering::Relaxed);
+        self.inner.degraded.fetch_add(1, Ordering::Relaxed);
+        crate::metrics::decision("allowed", "none", true);
+        Outcome {
+            // No application to bill: nothing is reported after the response.
+            completion: Completion::default(),
+            decision: Decision::Allow(Box::new(AuthContext {
+                service_id: self.inner.service_id.clone(),
+                app_id: None,
+                credential: CredentialKind::AccessToken,
+                plan: None,
+                usage: matched.usage,
+                matched_rules: matched.rules,
+                usage_reports: Vec::new(),
+                rate_limit: None,
+                degraded: true,
+            })),
+            headers: HeaderMap::new(),
+        }
+    }
+}
+
+/// The OpenID Connect checker of `service`: the current one (and its keys)
+/// when the settings did not change.
+fn oidc_checker(
+    service: &ServiceConfig,
+    current: Option<&Arc<crate::oidc::Oidc>>,
+    timeout: std::time::Duration,
+) -> Result<Option<Arc<crate::oidc::Oidc>>, crate::ConfigError> {
+    let Some(settings) = &service.oidc else {
+        return Ok(None);
+    };
+    if let Some(current) = current.filter(|c| c.settings() == settings) {
+        return Ok(Some(current.clone()));
+    }
+    crate::oidc::Oidc::new(settings.clone(), timeout)
+        .map(|oidc| Some(Arc::new(oidc)))
+        .map_err(|reason| crate::ConfigError::new("oidc", "oidc", reason))
 }
 
 fn backend_client(
@@ -741,25 +934,51 @@ fn constant_time_eq(given: &str, secret: &str) -> bool {
 /// The backend part of a check. Owns everything it needs.
 #[derive(Debug)]
 pub struct PendingCheck {
+    /// The check's span, entered again while the backend is asked.
+    span: tracing::Span,
     engine: ThreeScale,
-    credentials: AppCredentials,
+    stage: Stage,
     /// Sent as the backend's `referrer` (and part of the cache key).
     referrer: Option<Arc<str>>,
     matched: MatchResult,
     headers: HeaderMap,
-    slot: Option<crate::cache::Slot>,
     live: Arc<Live>,
     /// Keeps shutdown waiting until this check has recorded its usage.
     _check: CheckInFlight,
 }
 
+/// A check once its application is known.
+enum AfterCredentials {
+    /// The cache decided.
+    Decided(Outcome),
+    /// Ask the backend: the cache slot to fill (cached mode) and the response
+    /// headers so far.
+    Backend {
+        slot: Option<crate::cache::Slot>,
+        headers: HeaderMap,
+        matched: MatchResult,
+    },
+}
+
+/// What a pending check still has to do.
+#[derive(Debug)]
+enum Stage {
+    /// Ask the backend (or wait for the cache fill).
+    Backend {
+        credentials: AppCredentials,
+        slot: Option<crate::cache::Slot>,
+    },
+    /// Fetch the OpenID Connect issuer's keys, check the token, then go on.
+    Token { token: crate::Secret, debug: bool },
+}
+
 /// Counts a check between the shutdown gate and its end (dropped after the
 /// usage is recorded).
 #[derive(Debug)]
-struct CheckInFlight(Arc<AtomicUsize>);
+pub(crate) struct CheckInFlight(Arc<AtomicUsize>);
 
 impl CheckInFlight {
-    fn enter(counter: &Arc<AtomicUsize>) -> Self {
+    pub(crate) fn enter(counter: &Arc<AtomicUsize>) -> Self {
         counter.fetch_add(1, Ordering::SeqCst);
         CheckInFlight(counter.clone())
     }
@@ -775,15 +994,58 @@ impl PendingCheck {
     /// Asks the backend (or waits for the cache fill) and decides.
     pub async fn run(self) -> Outcome {
         let PendingCheck {
+            span,
             engine,
-            credentials,
+            stage,
             referrer,
             matched,
             headers,
-            slot,
             live,
             _check,
         } = self;
+        let (credentials, slot, matched, headers, live, _check) = match stage {
+            Stage::Backend { credentials, slot } => {
+                (credentials, slot, matched, headers, live, _check)
+            }
+            Stage::Token { token, debug } => {
+                let Some(oidc) = live.oidc.clone() else {
+                    return engine.deny(
+                        Denial::new(DenialKind::AuthFailed).with_reason("invalid_token"),
+                        HeaderMap::new(),
+                    );
+                };
+                let app_id = match oidc.resolve(token.expose(), &engine.inner.service_id).await {
+                    crate::oidc::Resolved::ClientId(app_id) => app_id,
+                    crate::oidc::Resolved::Rejected(reason) => {
+                        return engine.deny(
+                            Denial::new(DenialKind::AuthFailed).with_reason(reason),
+                            HeaderMap::new(),
+                        );
+                    }
+                    crate::oidc::Resolved::Unavailable(error) => {
+                        tracing::debug!(%error, "OpenID Connect issuer unavailable");
+                        return engine.issuer_unavailable(matched);
+                    }
+                };
+                let Some(credentials) = engine.client_id_credentials(app_id) else {
+                    return engine.unacceptable_client_id();
+                };
+                match engine.with_credentials(
+                    &live,
+                    &credentials,
+                    matched,
+                    debug,
+                    referrer.as_deref(),
+                ) {
+                    AfterCredentials::Decided(outcome) => return outcome,
+                    AfterCredentials::Backend {
+                        slot,
+                        headers,
+                        matched,
+                    } => (credentials, slot, matched, headers, live, _check),
+                }
+            }
+        };
         let inner = &engine.inner;
         let verdict = match (slot, &inner.cache) {
             (Some(slot), Some(cache)) => {
@@ -795,6 +1057,7 @@ impl PendingCheck {
                         &credentials,
                         &matched.usage,
                     )
+                    .instrument(span.clone())
                     .await
             }
             _ => {
@@ -804,11 +1067,14 @@ impl PendingCheck {
                         live.backend(referrer.as_deref()),
                         &credentials,
                         &matched.usage,
+                        inner.response_codes,
                     )
+                    .instrument(span.clone())
                     .await
             }
         };
         let version = live.service.backend_version;
+        let _entered = span.enter();
         engine.finish(verdict, &credentials, version, matched, headers)
     }
 }

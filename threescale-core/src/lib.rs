@@ -13,12 +13,15 @@
 pub mod action;
 pub mod backend;
 mod cache;
+pub mod completion;
 pub mod config;
 pub mod credentials;
 pub mod decision;
 pub mod engine;
 mod headers;
 pub mod mapping;
+pub mod metrics;
+pub mod oidc;
 #[cfg(feature = "openapi")]
 #[cfg_attr(docsrs, doc(cfg(feature = "openapi")))]
 pub mod openapi;
@@ -28,6 +31,7 @@ pub mod request;
 pub mod response;
 pub mod secret;
 pub mod services;
+mod spans;
 pub mod tls;
 pub mod usage;
 mod verdict;
@@ -41,13 +45,14 @@ pub use backend::{
     AppCredentials, AuthRequest, AuthResponse, BackendClient, BackendClientBuilder, BackendError,
     Extensions, LimitHeaders, ProviderAuth, Redirect, ReportAccepted, Transaction,
 };
+pub use completion::{AddedUsage, Completion};
 pub use config::{
     CacheSettings, Config, ConfigBuilder, ConfigError, DeploymentEnv, FailurePolicy, Mode, Portal,
     RateLimitHeaders, RulesFile, ServiceConfig,
 };
 pub use credentials::{
-    BackendVersion, CredentialsConfig, CredentialsLocation, RequestCredentials, RequestView,
-    SimpleRequest,
+    BackendVersion, ConflictingCredentials, CredentialsConfig, CredentialsLocation,
+    RequestCredentials, RequestView, SimpleRequest,
 };
 pub use decision::{
     AuthContext, CredentialKind, Decision, Denial, DenialKind, ProxyErrorKeys, RateLimit,

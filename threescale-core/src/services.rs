@@ -545,6 +545,7 @@ impl ServiceSet {
                         Denial::new(DenialKind::NoMatch).with_reason("service_not_found"),
                     ),
                     headers: HeaderMap::new(),
+                    completion: Default::default(),
                 })
             }
         }

@@ -15,7 +15,11 @@
 //!     with every metric of the service and the values of the periods containing "now"
 //!     (`"user_key":"K"` is added when asked by user key). 400 without `service_id` or
 //!     an application, 404 for an unknown service or application.
-//!   - `POST /_emulator/reset`: clears counters, error logs and request stats.
+//!   - `GET /_emulator/response_codes?service_id=S&app_id=A` (or `&user_key=K`):
+//!     the `log[code]` values reported for the application (authrep and report), counted
+//!     as the backend's response-code stats: `{"200":2,"2XX":2,"404":1,"4XX":1}` (groups
+//!     `2XX`, `4XX`, `5XX` and the codes 200, 403, 404, 500, 503; one per transaction).
+//!   - `POST /_emulator/reset`: clears counters, response codes, error logs and request stats.
 //!   - `GET /_emulator/stats`: `{"authorize":0,"authrep":0,"oauth_authorize":0,
 //!     "oauth_authrep":0,"report":0,"transactions":0,"transactions_applied":0,
 //!     "transactions_discarded":0}` (requests received per endpoint, transactions in
@@ -37,6 +41,17 @@
 //!   - `POST /_emulator/time` with `{"now":"2010-05-15T12:00:00Z"}` or
 //!     `{"advance_seconds":60}` pins the clock; `DELETE /_emulator/time` restores the
 //!     system clock; `GET` shows it.
+//!
+//! # OpenID Connect issuer
+//! A development issuer for the `oauth` services (see the gateway's OIDC flow):
+//! `GET /oidc/.well-known/openid-configuration`, `GET /oidc/jwks` (P-256 keys made
+//! at start), `POST /oidc/token` (`grant_type=client_credentials`, the client id is
+//! an application id of an `oauth` service and the secret one of its app keys,
+//! any secret for an application without keys; form fields or HTTP Basic) giving
+//! an ES256 JWT with `azp` = the client id, valid 300 s by the system clock.
+//! `POST /_emulator/oidc/rotate` makes a new signing key (the previous one stays
+//! published until the next rotation). The admin portal gives `oauth` services
+//! `authentication_method: oidc` and `oidc_issuer_endpoint: http://<Host>/oidc`.
 //!
 //! # Admin portal
 //! - `GET /admin/api/services/S/proxy/configs/{staging,production}/latest.json`:
@@ -128,6 +143,7 @@ mod faults;
 mod limit_headers;
 mod listener;
 mod model;
+mod oidc;
 mod params;
 mod period;
 mod portal;

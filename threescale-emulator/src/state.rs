@@ -125,6 +125,7 @@ struct Inner {
     clock: RwLock<ClockMode>,
     faults: Mutex<FaultState>,
     portal: Mutex<PortalState>,
+    issuer: crate::oidc::Issuer,
 }
 
 /// The emulator's shared state: counters, clock, faults, statistics. Cheap to clone.
@@ -159,8 +160,27 @@ impl EmulatorState {
                 clock: RwLock::new(ClockMode::System),
                 faults: Mutex::new(FaultState::default()),
                 portal: Mutex::new(PortalState::new(config)),
+                issuer: crate::oidc::Issuer::new(),
             }),
         }
+    }
+
+    /// The development OpenID Connect issuer.
+    pub(crate) fn issuer(&self) -> &crate::oidc::Issuer {
+        &self.inner.issuer
+    }
+
+    /// Whether `client_id` is an application of an `oauth` service and
+    /// `secret` one of its keys (any secret when it has none).
+    pub(crate) fn oauth_client_is_valid(&self, client_id: &str, secret: &str) -> bool {
+        self.inner.registry.services.iter().any(|svc| {
+            svc.is_oauth()
+                && svc
+                    .app_index
+                    .get(client_id)
+                    .map(|&i| &svc.apps[i])
+                    .is_some_and(|app| app.keys.is_empty() || app.keys.iter().any(|k| k == secret))
+        })
     }
 
     /// The emulator's current time.
@@ -247,6 +267,26 @@ impl EmulatorState {
             user_key,
             usage,
         })
+    }
+
+    /// The response codes reported for an application with `log[code]`
+    /// (authrep or report), counted as the backend's response-code stats:
+    /// `"2XX"`, `"4XX"`, `"5XX"` and the tracked codes `"200"`, `"403"`,
+    /// `"404"`, `"500"`, `"503"`, each the number of transactions. `None` for
+    /// an unknown service or application.
+    pub fn response_codes(
+        &self,
+        service_id: &str,
+        app: AppRef,
+    ) -> Option<std::collections::BTreeMap<String, u64>> {
+        let reg = &self.inner.registry;
+        let svc_idx = reg.service_by_id(service_id)?;
+        let svc = &reg.services[svc_idx];
+        let app_idx = match app {
+            AppRef::AppId(id) => *svc.app_index.get(&id)?,
+            AppRef::UserKey(k) => *svc.user_key_index.get(&k)?,
+        };
+        Some(lock(&self.inner.store).response_codes(svc_idx, app_idx))
     }
 
     /// Requests received per endpoint.

@@ -79,6 +79,8 @@ pub struct ServiceConfig {
     /// The request header whose value is sent as the backend's `referrer`
     /// (the gateway's referrer policy); `None` sends none.
     pub referrer_header: Option<http::HeaderName>,
+    /// OpenID Connect: how access tokens are checked (`backend_version: oauth`).
+    pub oidc: Option<crate::oidc::OidcSettings>,
 }
 
 impl ServiceConfig {
@@ -95,6 +97,7 @@ impl ServiceConfig {
             mapping_rules: MappingRules::default(),
             error_responses: ErrorResponses::default(),
             referrer_header: None,
+            oidc: None,
         }
     }
 }
@@ -362,6 +365,22 @@ pub struct Config {
     pub request: RequestPolicy,
     /// TLS trust and client identity for the backend (and the admin portal).
     pub tls: TlsTrust,
+    /// Report each allowed request's response status with its usage
+    /// (`log[code]`), as the gateway's `APICAST_RESPONSE_CODES`. The usage is
+    /// then reported after the response, in both modes (see
+    /// [`ConfigBuilder::response_codes`]).
+    pub response_codes: bool,
+}
+
+/// Whether an environment variable turns a switch on: `1`, `true`, `yes` or
+/// `on` (any case), as the gateway reads `APICAST_RESPONSE_CODES`.
+pub(crate) fn env_enabled(value: Option<String>) -> bool {
+    value.is_some_and(|v| {
+        matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "1" | "true" | "yes" | "on"
+        )
+    })
 }
 
 /// The default backend request timeout.
@@ -400,7 +419,9 @@ impl Config {
     /// still overrides its backend URL), or `THREESCALE_BACKEND_URL`,
     /// `THREESCALE_SERVICE_ID`, `THREESCALE_SERVICE_TOKEN` or `THREESCALE_PROVIDER_KEY`,
     /// `THREESCALE_BACKEND_VERSION` (`1`, `2`, `oauth`), `THREESCALE_CREDENTIALS_LOCATION`
-    /// (`query`, `headers`, `authorization`), `THREESCALE_FAILURE_POLICY` (`closed`, `open`),
+    /// (`query`, `headers`, `authorization`, or a comma-separated chain such as
+    /// `headers,query`), `THREESCALE_OIDC_ISSUER_ENDPOINT` (OpenID Connect with
+    /// default settings), `THREESCALE_FAILURE_POLICY` (`closed`, `open`),
     /// `THREESCALE_BYPASS_PATHS` (comma-separated paths),
     /// `THREESCALE_MAX_CREDENTIAL_LEN` and `THREESCALE_MAX_TOKEN_LEN` (bytes),
     /// `THREESCALE_PATH_POLICY` (`strict`, `normalise`), `THREESCALE_REFERRER_HEADER`
@@ -491,13 +512,32 @@ impl Config {
             builder = builder.backend_version(version);
         }
         if let Some(v) = var("THREESCALE_CREDENTIALS_LOCATION") {
-            let location = crate::CredentialsLocation::parse(&v).ok_or_else(|| {
-                err(
-                    "THREESCALE_CREDENTIALS_LOCATION",
-                    "expected query, headers or authorization",
-                )
-            })?;
-            builder = builder.credentials(CredentialsConfig::new(location));
+            let mut chain: Option<CredentialsConfig> = None;
+            for part in v.split(',') {
+                let location = crate::CredentialsLocation::parse(part.trim()).ok_or_else(|| {
+                    err(
+                        "THREESCALE_CREDENTIALS_LOCATION",
+                        "expected query, headers or authorization (or several, comma-separated)",
+                    )
+                })?;
+                chain = Some(match chain {
+                    None => CredentialsConfig::new(location),
+                    Some(chain) => chain.fallback(location),
+                });
+            }
+            builder = builder.credentials(chain.unwrap_or_default());
+        }
+        if let Some(v) = var("THREESCALE_OIDC_ISSUER_ENDPOINT").filter(|v| !v.trim().is_empty()) {
+            let given = var("THREESCALE_BACKEND_VERSION").is_some();
+            let version = builder.current_backend_version();
+            builder = builder
+                .oidc(crate::oidc::OidcSettings::new(v))
+                .field_path("oidc.issuer_endpoint", "THREESCALE_OIDC_ISSUER_ENDPOINT")
+                .field_path("backend_version", "THREESCALE_BACKEND_VERSION");
+            // A version other than oauth given with it is refused by build.
+            if given {
+                builder = builder.backend_version(version);
+            }
         }
         if let Some(v) = var("THREESCALE_FAILURE_POLICY") {
             let policy = FailurePolicy::parse(&v).ok_or_else(|| {
@@ -569,6 +609,9 @@ fn env_overrides(
     mut builder: ConfigBuilder,
     var: &impl Fn(&str) -> Option<String>,
 ) -> Result<ConfigBuilder, ConfigError> {
+    if response_codes_from_env(var) {
+        builder = builder.response_codes(true);
+    }
     if let Some(tls) = TlsTrust::from_vars(var)? {
         builder = builder.tls(tls);
         for field in [
@@ -614,6 +657,8 @@ pub struct ConfigBuilder {
     bypass_paths: Vec<String>,
     rate_limit_headers: RateLimitHeaders,
     request: RequestPolicy,
+    response_codes: bool,
+    oidc: Option<crate::oidc::OidcSettings>,
     /// How the source names fields, for errors (`backend_url` →
     /// `proxy.backend.endpoint`), and which source a field came from when
     /// it is not the builder's (an environment override of a file).
@@ -783,6 +828,29 @@ impl ConfigBuilder {
         self
     }
 
+    /// OpenID Connect: access tokens are JWTs of this issuer, checked in the
+    /// engine (see [`crate::oidc`]). Sets `backend_version` to `oauth`.
+    ///
+    /// ```
+    /// use threescale_core::{BackendVersion, Config, oidc::OidcSettings};
+    /// let config = Config::builder()
+    ///     .service_token("token", "42")
+    ///     .oidc(OidcSettings::new("https://sso.example.com/realms/demo"))
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(config.service.backend_version, BackendVersion::OAuth);
+    /// ```
+    pub fn oidc(mut self, settings: crate::oidc::OidcSettings) -> Self {
+        self.backend_version = BackendVersion::OAuth;
+        self.oidc = Some(settings);
+        self
+    }
+
+    /// The backend version set so far (the file format's OIDC section reads it).
+    pub(crate) fn current_backend_version(&self) -> BackendVersion {
+        self.backend_version
+    }
+
     /// Where to find credentials (default: the query string, default names).
     pub fn credentials(mut self, credentials: CredentialsConfig) -> Self {
         self.credentials = credentials;
@@ -872,6 +940,32 @@ impl ConfigBuilder {
     /// with the normalised request path, the one the mapping rules see.
     pub fn bypass_path(mut self, prefix: impl Into<String>) -> Self {
         self.bypass_paths.push(prefix.into());
+        self
+    }
+
+    /// Report each allowed request's response status with its usage
+    /// (`log[code]`, default off), as the gateway's `APICAST_RESPONSE_CODES`.
+    ///
+    /// The usage is then reported after the response, with its status, one
+    /// transaction per response (the backend counts a code once per
+    /// transaction). In [`Mode::Sync`] the check before the response becomes
+    /// an `authorize` with the request's usage (checked, not counted), so
+    /// that each hit is counted once, by that report; in [`Mode::Cached`] the
+    /// batcher holds it until the response is known. A request whose response
+    /// never comes (the handler panicked, the client went away) is reported
+    /// without a code.
+    ///
+    /// ```
+    /// use threescale_core::Config;
+    /// let config = Config::builder()
+    ///     .service_token("token", "42")
+    ///     .response_codes(true)
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(config.response_codes);
+    /// ```
+    pub fn response_codes(mut self, on: bool) -> Self {
+        self.response_codes = on;
         self
     }
 
@@ -1015,6 +1109,15 @@ impl ConfigBuilder {
         if self.request.max_token_len == 0 {
             return Err(err("max_token_len", "must be more than zero".into()));
         }
+        if let Some(oidc) = &self.oidc {
+            if self.backend_version != BackendVersion::OAuth {
+                return Err(err(
+                    "backend_version",
+                    "OpenID Connect needs backend_version oauth".into(),
+                ));
+            }
+            oidc.check().map_err(|(field, reason)| err(field, reason))?;
+        }
         let mode = self.mode.unwrap_or(Mode::Sync);
         if let Mode::Cached(settings) = &mode {
             validate_cache(settings).map_err(|(field, reason)| err(field, reason))?;
@@ -1039,6 +1142,7 @@ impl ConfigBuilder {
                 mapping_rules,
                 error_responses,
                 referrer_header,
+                oidc: self.oidc,
             },
             mode,
             failure_policy: self.failure_policy,
@@ -1046,6 +1150,7 @@ impl ConfigBuilder {
             bypass_paths: self.bypass_paths,
             rate_limit_headers: self.rate_limit_headers,
             request: self.request,
+            response_codes: self.response_codes,
             tls: self.tls,
         })
     }
@@ -1156,3 +1261,8 @@ pub(crate) fn validate_cache(settings: &CacheSettings) -> Result<(), (&'static s
 
 #[cfg(test)]
 mod tests;
+
+/// `THREESCALE_RESPONSE_CODES` or the gateway's `APICAST_RESPONSE_CODES`.
+fn response_codes_from_env(var: &impl Fn(&str) -> Option<String>) -> bool {
+    env_enabled(var("THREESCALE_RESPONSE_CODES")) || env_enabled(var("APICAST_RESPONSE_CODES"))
+}
