@@ -66,15 +66,7 @@ services:
 "#;
 
 fn client(url: &str, auth: ProviderAuth) -> BackendClient {
-    let builder = BackendClient::builder(auth).url(url);
-    if std::env::var_os(common::APISONATOR_URL).is_some() {
-        // The kit's apisonator is one puma thread: concurrent keep-alive
-        // connections wait on each other (60 authreps took 13 s), fresh
-        // connections do not.
-        builder.pool_max_idle_per_host(0).build().unwrap()
-    } else {
-        builder.build().unwrap()
-    }
+    BackendClient::builder(auth).url(url).build().unwrap()
 }
 
 fn user_key(key: &str) -> AuthRequest {
@@ -353,7 +345,10 @@ async fn error_documents_become_typed_errors() {
         } => (status.as_u16(), code, message),
         other => panic!("expected an API error, got {other:?}"),
     };
-    let c = client(&url, ProviderAuth::service_token("tok-501", backend.sid("501")));
+    let c = client(
+        &url,
+        ProviderAuth::service_token("tok-501", backend.sid("501")),
+    );
     let (status, code, message) = api(c.authorize(&user_key("no-such-key-123")).await.unwrap_err());
     assert_eq!((status, code.as_str()), (403, "user_key_invalid"));
     assert!(!message.contains("no-such-key-123"), "{message}");
@@ -362,14 +357,20 @@ async fn error_documents_become_typed_errors() {
         .await
         .unwrap_err());
     assert_eq!((status, code.as_str()), (404, "metric_invalid"));
-    let c = client(&url, ProviderAuth::service_token("tok-wrong", backend.sid("501")));
+    let c = client(
+        &url,
+        ProviderAuth::service_token("tok-wrong", backend.sid("501")),
+    );
     let (status, code, message) = api(c.authorize(&user_key("uk-gold")).await.unwrap_err());
     assert_eq!((status, code.as_str()), (403, "service_token_invalid"));
     assert!(!message.contains("tok-wrong"), "{message}");
     let c = client(&url, ProviderAuth::provider_key("pk-unknown"));
     let (_, code, _) = api(c.authorize(&user_key("uk-gold")).await.unwrap_err());
     assert_eq!(code, "provider_key_invalid_or_service_missing");
-    let c = client(&url, ProviderAuth::service_token("tok-502", backend.sid("502")));
+    let c = client(
+        &url,
+        ProviderAuth::service_token("tok-502", backend.sid("502")),
+    );
     let (status, code, _) = api(c
         .authorize(&AuthRequest::new(AppCredentials::app_id_key("ghost", "k")))
         .await
@@ -452,7 +453,10 @@ async fn concurrent_authreps_end_exactly_at_the_limit() {
         // holds is that every admitted call is counted once, and that no call
         // is admitted once the limit is counted.
         assert!(allowed >= 20, "under-admission: {allowed}");
-        assert_eq!(counted, allowed as u64, "every admitted authrep counted once");
+        assert_eq!(
+            counted, allowed as u64,
+            "every admitted authrep counted once"
+        );
         println!("apisonator admitted {allowed} of 60 concurrent authreps at a limit of 20");
         let after = c
             .authrep(&AuthRequest::new(AppCredentials::app_id_key(

@@ -34,7 +34,8 @@ fn engines(backend: &Backend) -> HashMap<&'static str, ThreeScale> {
         .unwrap();
     engines.insert("headers", ThreeScale::new(headers).unwrap());
     let app_id = |location| {
-        backend.config()
+        backend
+            .config()
             .service_token("tok-2002", backend.sid("2002"))
             .backend_version(BackendVersion::AppId)
             .credentials(CredentialsConfig::new(location))

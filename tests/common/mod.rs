@@ -338,22 +338,35 @@ impl Backend {
                         .unwrap_or_else(|| format!("pk-{}", service.id));
                     service.provider_key = Some(format!("{pk}{suffix}"));
                 }
-                let api = Apisonator::seed(url.trim_end_matches('/'), &config, &suffix).await;
+                let api = Apisonator::seed(
+                    &fresh_connections(url.trim_end_matches('/')).await,
+                    &config,
+                    &suffix,
+                )
+                .await;
                 Backend {
                     config,
                     suffix,
                     kind: Kind::Apisonator(api),
                 }
             }
-            Err(_) => Backend {
-                kind: Kind::Emulator(
-                    Emulator::start(config.clone())
-                        .await
-                        .expect("emulator starts"),
-                ),
-                config,
-                suffix: String::new(),
-            },
+            Err(_) => {
+                static NOTE: std::sync::Once = std::sync::Once::new();
+                NOTE.call_once(|| {
+                    eprintln!(
+                        "apisonator run skipped: {APISONATOR_URL} is not set (against the emulator only)"
+                    );
+                });
+                Backend {
+                    kind: Kind::Emulator(
+                        Emulator::start(config.clone())
+                            .await
+                            .expect("emulator starts"),
+                    ),
+                    config,
+                    suffix: String::new(),
+                }
+            }
         }
     }
 
@@ -373,7 +386,9 @@ impl Backend {
     /// Prints why part of a test does not run against apisonator.
     pub fn skip_note(&self, what: &str) {
         if self.is_apisonator() {
-            eprintln!("against apisonator: skipped {what} (needs the emulator's fault injection or statistics)");
+            eprintln!(
+                "against apisonator: skipped {what} (needs the emulator's fault injection or statistics)"
+            );
         }
     }
 
@@ -461,6 +476,57 @@ impl Backend {
     }
 }
 
+/// A forwarder on 127.0.0.1 in front of `upstream` that opens a fresh
+/// connection to it for every request; returns its URL.
+///
+/// The kit's apisonator is one puma thread, which after answering on a
+/// kept-alive connection waits up to 200 ms for that connection's next request
+/// before it serves another connection: clients that alternate (an engine, the
+/// test's own reads) would wait 200 ms a request. Statuses, headers and bodies
+/// pass through as they are.
+async fn fresh_connections(upstream: &str) -> String {
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("client");
+    let upstream = upstream.to_string();
+    let forward = move |req: axum::extract::Request| {
+        let (client, upstream) = (client.clone(), upstream.clone());
+        async move {
+            let (parts, body) = req.into_parts();
+            let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+            let body = axum::body::to_bytes(body, usize::MAX)
+                .await
+                .expect("request body");
+            let mut request = client.request(parts.method, format!("{upstream}{target}"));
+            for (name, value) in &parts.headers {
+                if name != http::header::HOST && name != http::header::CONNECTION {
+                    request = request.header(name, value);
+                }
+            }
+            let answer = request.body(body).send().await.expect("apisonator answers");
+            let mut response = axum::response::Response::builder().status(answer.status());
+            for (name, value) in answer.headers() {
+                if name != http::header::CONNECTION && name != http::header::TRANSFER_ENCODING {
+                    response = response.header(name, value);
+                }
+            }
+            let bytes = answer.bytes().await.expect("apisonator's body");
+            response
+                .body(axum::body::Body::from(bytes))
+                .expect("response")
+        }
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    let app = axum::Router::new().fallback(forward);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
 /// A suffix no other backend of this or an earlier run used.
 fn unique() -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
@@ -486,12 +552,8 @@ impl Apisonator {
     /// Creates the services of `config` and a sentinel service through the
     /// internal API, as the kit's `seed` does.
     async fn seed(url: &str, config: &EmulatorConfig, suffix: &str) -> Apisonator {
-        // No keep-alive: the kit's puma runs one thread, which after answering
-        // on a kept-alive connection waits up to 200 ms for that connection's
-        // next request before serving another connection.
         let client = reqwest::Client::builder()
             .no_proxy()
-            .pool_max_idle_per_host(0)
             .build()
             .expect("client");
         let api = Apisonator {
@@ -718,7 +780,10 @@ impl Apisonator {
             .as_array()
             .unwrap_or_else(|| panic!("{path}: {json}"))
         {
-            let metric = entry["metric_name"].as_str().unwrap_or_default().to_string();
+            let metric = entry["metric_name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
             let rank = order
                 .iter()
                 .position(|p| Some(*p) == entry["period"].as_str())
