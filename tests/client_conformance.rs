@@ -103,6 +103,8 @@ async fn authorize_and_authrep_with_every_provider_credential() {
 #[tokio::test]
 async fn usage_reports_hierarchy_and_current_values() {
     let backend = common::Backend::start(BACKEND).await;
+    // A per-minute limit.
+    backend.within_one_minute(10).await;
     let c = client(
         &backend.url(),
         ProviderAuth::service_token("tok-501", backend.sid("501")),
@@ -156,6 +158,8 @@ async fn usage_reports_hierarchy_and_current_values() {
 #[tokio::test]
 async fn limits_deny_with_409_and_the_rejection_reason() {
     let backend = common::Backend::start(BACKEND).await;
+    // A per-minute limit.
+    backend.within_one_minute(10).await;
     let c = client(
         &backend.url(),
         ProviderAuth::service_token("tok-501", backend.sid("501")),
