@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use common::*;
 use threescale::emulator::EmulatorHandle;
-use threescale::{CacheSettings, Config, Mode, OutageBehaviour, ThreeScale};
+use threescale::{CacheSettings, Config, FailurePolicy, Mode, ThreeScale};
 
 fn cached_mode() -> Mode {
     Mode::Cached(
@@ -399,16 +399,14 @@ async fn an_outage_logs_a_line_then_summaries() {
     };
     let mut n = 0;
     for adapter in ADAPTERS {
-        for mode in [
-            Mode::Sync,
-            Mode::Cached(CacheSettings::default().outage(OutageBehaviour::Strict)),
-        ] {
+        for mode in [Mode::Sync, Mode::Cached(CacheSettings::default())] {
             n += 1;
             let service_id = format!("outage-{n}");
             let config = Config::builder()
                 .backend_url(dead.clone())
                 .service_token("outage-secret-token", service_id.clone())
                 .mode(mode)
+                .failure_policy(FailurePolicy::Closed)
                 .build()
                 .unwrap();
             let engine = ThreeScale::new(config).unwrap();
@@ -499,8 +497,7 @@ async fn the_portal_and_a_file_give_the_same_settings() {
     let expected = Mode::Cached(
         CacheSettings::default()
             .ttl(Duration::from_secs(30))
-            .flush_interval(Duration::from_secs(7))
-            .outage(OutageBehaviour::Strict),
+            .flush_interval(Duration::from_secs(7)),
     );
     assert_eq!(from_file.mode, expected);
     assert_eq!(from_portal.mode, from_file.mode);

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use common::{ADAPTERS, Fault, emulator_with, faults, send, serve, usage};
-use threescale::{CacheSettings, Config, FailurePolicy, Mode, OutageBehaviour, ThreeScale};
+use threescale::{CacheSettings, Config, FailurePolicy, Mode, ThreeScale};
 
 const BACKEND: &str = r#"
 services:
@@ -39,13 +39,12 @@ services:
       - { plan: big, user_key: "k3" }
 "#;
 
-fn cached(flush_ms: u64, outage: OutageBehaviour) -> Mode {
+fn cached(flush_ms: u64) -> Mode {
     Mode::Cached(
         CacheSettings::default()
             .ttl(Duration::from_millis(300))
             .negative_ttl(Duration::from_millis(300))
-            .flush_interval(Duration::from_millis(flush_ms))
-            .outage(outage),
+            .flush_interval(Duration::from_millis(flush_ms)),
     )
 }
 
@@ -76,18 +75,14 @@ async fn reads(backend: &threescale::emulator::EmulatorHandle, key: &str) -> u64
 // ---------------------------------------------------------------- item 4
 
 /// During an outage, valid applications and one unknown key are admitted
-/// (fail-open in Sync mode, `OutageBehaviour::Allow` in Cached mode). After
+/// (`FailurePolicy::Open`, in Sync and Cached mode). After
 /// recovery the valid applications' usage is counted exactly once: the unknown
 /// key (which makes the backend discard a whole batch) loses only its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn unconfirmed_unknown_application_loses_only_its_own_usage() {
     let modes = [
         ("sync fail-open", Mode::Sync, FailurePolicy::Open),
-        (
-            "cached allow",
-            cached(100, OutageBehaviour::Allow),
-            FailurePolicy::Closed,
-        ),
+        ("cached open", cached(100), FailurePolicy::Open),
     ];
     for adapter in ADAPTERS {
         for (name, mode, policy) in modes {
@@ -144,7 +139,7 @@ async fn unconfirmed_unknown_application_loses_only_its_own_usage() {
 }
 
 /// During an outage a known application is admitted on a rule whose metric the
-/// backend does not know (fail-open, or `OutageBehaviour::Allow`). That usage
+/// backend does not know (`FailurePolicy::Open`). That usage
 /// would make the backend discard the whole batch it travels in: it is checked
 /// before batching and dropped alone, and the other applications' usage is
 /// counted exactly once.
@@ -152,11 +147,7 @@ async fn unconfirmed_unknown_application_loses_only_its_own_usage() {
 async fn unknown_metric_admitted_during_an_outage_loses_only_its_own_usage() {
     let modes = [
         ("sync fail-open", Mode::Sync, FailurePolicy::Open),
-        (
-            "cached allow",
-            cached(100, OutageBehaviour::Allow),
-            FailurePolicy::Closed,
-        ),
+        ("cached open", cached(100), FailurePolicy::Open),
     ];
     for adapter in ADAPTERS {
         for (name, mode, policy) in modes {
@@ -492,7 +483,7 @@ async fn failing_reports_back_off_whatever_the_request_rate() {
 /// backend, and requests after shutdown began are refused with 503. Both modes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn shutdown_under_load_reports_every_admitted_hit() {
-    let modes = [cached(50, OutageBehaviour::Resilient), Mode::Sync];
+    let modes = [cached(50), Mode::Sync];
     for (adapter, mode) in ADAPTERS.into_iter().flat_map(|a| modes.map(|m| (a, m))) {
         let backend = emulator_with(BACKEND).await;
         let engine = emulator_engine(&backend, mode, FailurePolicy::Closed);
@@ -559,11 +550,7 @@ async fn shutdown_under_load_reports_every_admitted_hit() {
 async fn requests_after_shutdown_are_refused_with_503() {
     for adapter in ADAPTERS {
         let backend = emulator_with(BACKEND).await;
-        let engine = emulator_engine(
-            &backend,
-            cached(50, OutageBehaviour::Resilient),
-            FailurePolicy::Open,
-        );
+        let engine = emulator_engine(&backend, cached(50), FailurePolicy::Open);
         let app = serve(adapter, engine.clone());
         let client = reqwest::Client::new();
         let url = format!("{}/r?user_key=k0", app.url);

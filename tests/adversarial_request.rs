@@ -20,8 +20,8 @@ use std::time::Duration;
 use common::{ADAPTERS, Adapter, auth_calls, emulator, emulator_with, send, usage};
 use threescale::{
     AppCredentials, AuthRequest, BackendClient, BackendVersion, CacheSettings, Config,
-    ConfigBuilder, Decision, DenialKind, FailurePolicy, Mode, OutageBehaviour, ProviderAuth,
-    SimpleRequest, Step, ThreeScale,
+    ConfigBuilder, Decision, DenialKind, FailurePolicy, Mode, ProviderAuth, SimpleRequest, Step,
+    ThreeScale,
 };
 
 // ---------------------------------------------------------------------------
@@ -279,9 +279,9 @@ fn admitting_modes() -> [(&'static str, Mode, FailurePolicy); 2] {
     [
         ("sync, fail open", Mode::Sync, FailurePolicy::Open),
         (
-            "cached, outage allow",
-            Mode::Cached(CacheSettings::default().outage(OutageBehaviour::Allow)),
-            FailurePolicy::Closed,
+            "cached, fail open",
+            Mode::Cached(CacheSettings::default()),
+            FailurePolicy::Open,
         ),
     ]
 }

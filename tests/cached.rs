@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use common::{ADAPTERS, Adapter, Backend, emulator_with, send, serve, usage};
-use threescale::{CacheSettings, Mode, OutageBehaviour, ThreeScale};
+use threescale::{CacheSettings, FailurePolicy, Mode, ThreeScale};
 
 const LOAD_BACKEND: &str = r#"
 services:
@@ -45,28 +45,41 @@ services:
       - { plan: tight, user_key: "tight" }
 "#;
 
-fn cached(ttl_ms: u64, flush_ms: u64, outage: OutageBehaviour) -> Mode {
+fn cached(ttl_ms: u64, flush_ms: u64) -> Mode {
     Mode::Cached(
         CacheSettings::default()
             .ttl(Duration::from_millis(ttl_ms))
             .negative_ttl(Duration::from_millis(ttl_ms))
-            .flush_interval(Duration::from_millis(flush_ms))
-            .outage(outage),
+            .flush_interval(Duration::from_millis(flush_ms)),
     )
 }
 
 fn engine(backend: &Backend, mode: Mode) -> ThreeScale {
-    engine_at(&backend.url(), &backend.sid("3003"), mode)
+    engine_at(
+        &backend.url(),
+        &backend.sid("3003"),
+        mode,
+        FailurePolicy::default(),
+    )
+}
+
+fn engine_with(
+    backend: &threescale::emulator::EmulatorHandle,
+    mode: Mode,
+    policy: FailurePolicy,
+) -> ThreeScale {
+    engine_at(&backend.url(), "3003", mode, policy)
 }
 
 /// The engine in front of the backend at `url`, service `service_id`.
-fn engine_at(url: &str, service_id: &str, mode: Mode) -> ThreeScale {
+fn engine_at(url: &str, service_id: &str, mode: Mode, policy: FailurePolicy) -> ThreeScale {
     let config = threescale::Config::builder()
         .backend_url(url)
         .service_token("tok-3003", service_id)
         .rule("GET", "/r", "reads", 1)
         .rule("POST", "/w", "writes", 2)
         .mode(mode)
+        .failure_policy(policy)
         .timeout(Duration::from_secs(5))
         .build()
         .unwrap();
@@ -145,7 +158,7 @@ async fn counted(backend: &Backend) -> BTreeMap<String, BTreeMap<String, u64>> {
 async fn every_allowed_hit_is_reported_exactly_once_through_faults_and_shutdown() {
     for adapter in ADAPTERS {
         let backend = Backend::start(LOAD_BACKEND).await;
-        let engine = engine(&backend, cached(300, 50, OutageBehaviour::Resilient));
+        let engine = engine(&backend, cached(300, 50));
         let app = serve(adapter, engine.clone());
 
         let first = load(&app.url, 16, 60).await;
@@ -204,7 +217,7 @@ async fn every_allowed_hit_is_reported_exactly_once_through_faults_and_shutdown(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backend_calls_grow_with_applications_not_requests() {
     let backend = Backend::start(LOAD_BACKEND).await;
-    let engine = engine(&backend, cached(60_000, 60_000, OutageBehaviour::Resilient));
+    let engine = engine(&backend, cached(60_000, 60_000));
     let app = serve(Adapter::Axum, engine.clone());
     let client = reqwest::Client::new();
     // 4 applications, 50 concurrent first requests each, then 100 more each.
@@ -259,10 +272,7 @@ async fn backend_calls_grow_with_applications_not_requests() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_429_comes_at_the_backends_count() {
-    for mode in [
-        Mode::Sync,
-        cached(60_000, 60_000, OutageBehaviour::Resilient),
-    ] {
+    for mode in [Mode::Sync, cached(60_000, 60_000)] {
         let backend = Backend::start(LOAD_BACKEND).await;
         let sync = matches!(mode, Mode::Sync);
         let engine = engine(&backend, mode.clone());
@@ -306,13 +316,27 @@ async fn local_429_comes_at_the_backends_count() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outage_behaviours_on_both_adapters() {
-    // (behaviour, known good, known bad, unknown good) while the backend is down
-    // and the entries' TTL has passed.
+    // (policy, known good, known bad, unknown good) while the backend is down
+    // and the entries' TTL has passed; the gateway's `none` is Sync mode.
     let expectations = [
-        (OutageBehaviour::Strict, 503, 503, 503),
-        (OutageBehaviour::Resilient, 200, 403, 503),
-        (OutageBehaviour::Allow, 200, 403, 200),
-        (OutageBehaviour::None, 503, 503, 503),
+        (
+            "closed",
+            cached(150, 30),
+            FailurePolicy::Closed,
+            503,
+            503,
+            503,
+        ),
+        (
+            "resilient",
+            cached(150, 30),
+            FailurePolicy::Resilient,
+            200,
+            403,
+            503,
+        ),
+        ("open", cached(150, 30), FailurePolicy::Open, 200, 403, 200),
+        ("none", Mode::Sync, FailurePolicy::Closed, 503, 503, 503),
     ];
     if std::env::var_os(common::APISONATOR_URL).is_some() {
         eprintln!(
@@ -320,9 +344,9 @@ async fn outage_behaviours_on_both_adapters() {
         );
     }
     for adapter in ADAPTERS {
-        for (behaviour, good, bad, unknown) in expectations {
+        for (behaviour, mode, policy, good, bad, unknown) in expectations {
             let backend = emulator_with(LOAD_BACKEND).await;
-            let engine = engine_at(&backend.url(), "3003", cached(150, 30, behaviour));
+            let engine = engine_with(&backend, mode, policy);
             let app = serve(adapter, engine.clone());
             let client = reqwest::Client::new();
             let get = |key: &str| format!("{}/r?user_key={key}", app.url);
@@ -330,7 +354,7 @@ async fn outage_behaviours_on_both_adapters() {
             assert_eq!(send(&client, "GET", &get("bad-key"), &[]).await.status, 403);
             common::faults(&backend, common::Fault::FailShare(1.0)).await;
             tokio::time::sleep(Duration::from_millis(300)).await;
-            let what = format!("{adapter:?} {behaviour:?}");
+            let what = format!("{adapter:?} {behaviour}");
             assert_eq!(
                 send(&client, "GET", &get("k0"), &[]).await.status,
                 good,
@@ -381,9 +405,7 @@ async fn outage_behaviours_on_both_adapters() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn several_instances_stay_within_the_documented_bound() {
     let backend = Backend::start(LOAD_BACKEND).await;
-    let instances: Vec<_> = (0..3)
-        .map(|_| engine(&backend, cached(200, 50, OutageBehaviour::Resilient)))
-        .collect();
+    let instances: Vec<_> = (0..3).map(|_| engine(&backend, cached(200, 50))).collect();
     let apps: Vec<_> = instances
         .iter()
         .map(|e| serve(Adapter::Axum, e.clone()))
@@ -419,4 +441,45 @@ async fn several_instances_stay_within_the_documented_bound() {
         allowed
     );
     backend.shutdown().await;
+}
+
+/// While the backend is down, an application cached as allowed keeps its
+/// cached answer within the TTL under every policy, but a metric the backend
+/// has not accepted yet is never admitted from that entry: for it the
+/// application is unknown (503, or admitted and checked before it is
+/// reported under `Open`). Whatever was admitted is counted once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_metric_on_a_cached_application_during_an_outage_is_an_unknown() {
+    for (policy, new_metric) in [
+        (FailurePolicy::Closed, 503),
+        (FailurePolicy::Resilient, 503),
+        (FailurePolicy::Open, 200),
+    ] {
+        let backend = emulator_with(LOAD_BACKEND).await;
+        let engine = engine_with(&backend, cached(60_000, 30), policy);
+        let app = serve(Adapter::Axum, engine.clone());
+        let client = reqwest::Client::new();
+        let read = format!("{}/r?user_key=k0", app.url);
+        let write = format!("{}/w?user_key=k0", app.url);
+        assert_eq!(send(&client, "GET", &read, &[]).await.status, 200);
+        common::faults(&backend, common::Fault::FailShare(1.0)).await;
+        assert_eq!(
+            send(&client, "GET", &read, &[]).await.status,
+            200,
+            "{policy:?}: known, within its TTL"
+        );
+        assert_eq!(
+            send(&client, "POST", &write, &[]).await.status,
+            new_metric,
+            "{policy:?}: a metric not accepted yet"
+        );
+        common::faults(&backend, common::Fault::Clear).await;
+        drop(app);
+        engine.shutdown().await;
+        let counted = usage(&backend, "3003", ("user_key", "k0")).await;
+        assert_eq!(counted.get("reads").copied(), Some(2), "{policy:?}");
+        let writes = if new_metric == 200 { Some(2) } else { None };
+        assert_eq!(counted.get("writes").copied(), writes, "{policy:?}");
+        backend.shutdown().await;
+    }
 }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::{Adapter, emulator_with, send, serve, usage};
 use threescale::emulator::{EmulatorHandle, Faults};
-use threescale::{CacheSettings, FailurePolicy, Mode, OutageBehaviour, ThreeScale};
+use threescale::{CacheSettings, FailurePolicy, Mode, ThreeScale};
 
 const APPS: usize = 40;
 const CLIENTS: usize = 16;
@@ -71,7 +71,7 @@ async fn counted(backend: &EmulatorHandle, key: &str) -> BTreeMap<String, u64> {
     out
 }
 
-async fn chaos(adapter: Adapter, outage: OutageBehaviour) {
+async fn chaos(adapter: Adapter, policy: FailurePolicy) {
     let backend = emulator_with(&backend_yaml()).await;
     let config = common::config_for(&backend)
         .service_token("tok-7007", "7007")
@@ -82,10 +82,9 @@ async fn chaos(adapter: Adapter, outage: OutageBehaviour) {
                 .ttl(Duration::from_millis(300))
                 .negative_ttl(Duration::from_millis(300))
                 .flush_interval(Duration::from_millis(100))
-                .max_batch(16)
-                .outage(outage),
+                .max_batch(16),
         ))
-        .failure_policy(FailurePolicy::Closed)
+        .failure_policy(policy)
         .timeout(Duration::from_secs(2))
         .build()
         .unwrap();
@@ -189,7 +188,7 @@ async fn chaos(adapter: Adapter, outage: OutageBehaviour) {
         total_admitted += metrics.values().sum::<u64>();
         total_counted += seen.values().sum::<u64>();
         if key.starts_with("unknown-") {
-            // Admitted during an outage (Allow), unknown to the backend: only
+            // Admitted during an outage (Open), unknown to the backend: only
             // its own usage is lost.
             assert!(seen.is_empty(), "{adapter:?}: {key}: {seen:?}");
             continue;
@@ -216,7 +215,7 @@ async fn chaos(adapter: Adapter, outage: OutageBehaviour) {
     }
     let baseline = baseline.unwrap_or(peak);
     eprintln!(
-        "chaos {adapter:?} {outage:?}: {requests} requests, {total_admitted} units admitted, \
+        "chaos {adapter:?} {policy:?}: {requests} requests, {total_admitted} units admitted, \
          {total_counted} counted; reports {stats:?}; RSS baseline {baseline} KiB, peak {peak} KiB"
     );
     assert!(
@@ -228,10 +227,10 @@ async fn chaos(adapter: Adapter, outage: OutageBehaviour) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn chaos_axum_resilient() {
-    chaos(Adapter::Axum, OutageBehaviour::Resilient).await;
+    chaos(Adapter::Axum, FailurePolicy::Resilient).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn chaos_actix_allow() {
-    chaos(Adapter::Actix, OutageBehaviour::Allow).await;
+    chaos(Adapter::Actix, FailurePolicy::Open).await;
 }

@@ -40,11 +40,10 @@ use moka::ops::compute::Op;
 use tokio::sync::OnceCell;
 
 use crate::{
-    CacheSettings, Denial, DenialKind, FailurePolicy, OutageBehaviour, RateLimit, Usage,
-    UsageReport, UsageValue,
-    backend::{AppCredentials, AuthRequest, BackendError, Extensions},
-    engine::{Allowed, Live, ThreeScale, Verdict, verdict_from_answer},
+    CacheSettings, Denial, DenialKind, RateLimit, Usage, UsageReport, UsageValue,
+    backend::{AppCredentials, BackendError},
     report::ReportKey,
+    verdict::{self, Allowed, Backend, Decider, Known, Verdict},
 };
 
 /// How long a failed fill is shared by concurrent requests before the next try.
@@ -76,7 +75,7 @@ pub(crate) struct Slot(Arc<SlotInner>);
 #[derive(Debug)]
 struct SlotInner {
     cell: OnceCell<Entry>,
-    /// The entry this one replaces, kept for outages (resilient, allow).
+    /// The entry this one replaces, kept for outages (see `FailurePolicy`).
     previous: Option<Slot>,
 }
 
@@ -179,9 +178,6 @@ impl AuthCache {
     }
 
     pub(crate) fn lookup(&self, credentials: &AppCredentials, usage: &Usage) -> CacheLookup {
-        if self.settings.outage == OutageBehaviour::None {
-            return CacheLookup::Miss(Slot::new(None));
-        }
         let now = Instant::now();
         if let Some(slot) = self.entries.get(credentials) {
             match slot.0.cell.get() {
@@ -481,85 +477,194 @@ fn later(now: Instant, by: Duration) -> Instant {
         .unwrap_or(now)
 }
 
-/// Fills the slot (one backend call for all concurrent waiters), then decides.
-pub(crate) async fn fill_and_decide(
-    engine: &ThreeScale,
-    live: &Live,
-    slot: Slot,
-    credentials: &AppCredentials,
-    usage: &Usage,
-) -> Verdict {
-    let settings = match &engine.inner().mode {
-        crate::Mode::Cached(settings) => *settings,
-        crate::Mode::Sync => CacheSettings::default(),
-    };
-    if settings.outage == OutageBehaviour::None {
-        // No cache: the same authrep as Sync mode.
-        return engine.authrep(live, credentials, usage).await;
-    }
-    let cache = engine.inner().cache.as_ref();
-    // Set when this request's fill ran: `Some(denial)` when the backend refused
-    // this request's usage (an unknown metric) while the entry was filled.
-    let mut filled_here: Option<Option<Denial>> = None;
-    let entry = {
-        let filled_here = &mut filled_here;
-        slot.0
-            .cell
-            .get_or_init(|| async move {
-                let (entry, refusal) = fetch(engine, live, credentials, &settings, usage).await;
-                *filled_here = Some(refusal);
-                entry
-            })
-            .await
-    };
-    if let Some(refusal) = filled_here {
-        if let Some(cache) = cache {
-            cache.reweigh(credentials, &slot);
-        }
-        if let Some(denial) = refusal {
-            return Verdict::Deny(denial);
-        }
-    }
-    if let Entry::Allowed { .. } = entry
-        && let Some(cache) = cache
-        && !cache.accepts(usage)
-    {
-        // The entry was filled for another request's metrics: check these once.
-        if let Some(refused) = verify_metrics(engine, live, cache, credentials, usage).await {
-            return refused;
-        }
-    }
-    if let Some(verdict) = entry.decide(usage) {
-        return verdict;
-    }
-    // The backend is unavailable. Usage of a metric the backend has not
-    // accepted is never admitted from a cached entry.
-    let verified = cache.is_none_or(|cache| cache.accepts(usage));
-    if verified
-        && let Some(previous) = &slot.0.previous
-        && let Some(old) = previous.0.cell.get()
-    {
-        let usable = match settings.outage {
-            OutageBehaviour::Strict => !old.expired(Instant::now()),
-            _ => true,
+impl AuthCache {
+    /// Fills the slot (one backend call for all concurrent waiters), then
+    /// decides; while the backend is unavailable, the failure policy decides
+    /// what the slot's previous answer is worth ([`Decider::during_outage`]).
+    pub(crate) async fn fill_and_decide(
+        &self,
+        decider: &Decider,
+        backend: Backend<'_>,
+        slot: Slot,
+        credentials: &AppCredentials,
+        usage: &Usage,
+    ) -> Verdict {
+        // Set when this request's fill ran: `Some(denial)` when the backend refused
+        // this request's usage (an unknown metric) while the entry was filled.
+        let mut filled_here: Option<Option<Denial>> = None;
+        let entry = {
+            let filled_here = &mut filled_here;
+            slot.0
+                .cell
+                .get_or_init(|| async move {
+                    let (entry, refusal) = self.fetch(decider, backend, credentials, usage).await;
+                    *filled_here = Some(refusal);
+                    entry
+                })
+                .await
         };
-        if usable && let Some(verdict) = old.decide(usage) {
+        if let Some(refusal) = filled_here {
+            self.reweigh(credentials, &slot);
+            if let Some(denial) = refusal {
+                return Verdict::Deny(denial);
+            }
+        }
+        if let Entry::Allowed { .. } = entry
+            && !self.accepts(usage)
+        {
+            // The entry was filled for another request's metrics: check these once.
+            match self
+                .verify_metrics(decider, backend, credentials, usage)
+                .await
+            {
+                Checked::Accepted => {}
+                Checked::Refused(verdict) => return verdict,
+                // Usage the backend has not accepted is never admitted from a
+                // cached entry: for it, the application is unknown.
+                Checked::Unavailable => return decider.during_outage(Known::Nothing, || None),
+            }
+        }
+        if let Some(verdict) = entry.decide(usage) {
             return verdict;
         }
+        // The backend is unavailable. Usage of a metric the backend has not
+        // accepted is never admitted from a cached entry.
+        let previous = slot.0.previous.as_ref().and_then(|p| p.0.cell.get());
+        let known = match previous {
+            Some(old) if self.accepts(usage) => {
+                if old.expired(Instant::now()) {
+                    Known::Expired
+                } else {
+                    Known::Fresh
+                }
+            }
+            _ => Known::Nothing,
+        };
+        decider.during_outage(known, || previous.and_then(|old| old.decide(usage)))
     }
-    let allow_unknown = settings.outage == OutageBehaviour::Allow
-        || engine.inner().failure_policy == FailurePolicy::Open;
-    if allow_unknown {
-        Verdict::Allow(Allowed {
-            degraded: true,
-            report_later: true,
-            ..Allowed::default()
-        })
-    } else {
-        Verdict::Deny(
-            Denial::new(DenialKind::BackendUnavailable).with_reason("backend_unavailable"),
-        )
+
+    /// Asks the backend about `usage` (predicted: checked, not stored) for a
+    /// warm entry, and remembers its metrics when it accepts them.
+    async fn verify_metrics(
+        &self,
+        decider: &Decider,
+        backend: Backend<'_>,
+        credentials: &AppCredentials,
+        usage: &Usage,
+    ) -> Checked {
+        match decider.authorize(backend, credentials, Some(usage)).await {
+            Ok(response) if usage_accepted(&response) => {
+                decider.answered();
+                self.accept(usage);
+                Checked::Accepted
+            }
+            Ok(response) => {
+                decider.answered();
+                Checked::Refused(verdict::from_answer(&response, false))
+            }
+            Err(error) => match decider.failed(
+                &error,
+                "3scale backend unavailable while checking a request's metrics",
+            ) {
+                Some(denial) => Checked::Refused(Verdict::Deny(denial)),
+                None => Checked::Unavailable,
+            },
+        }
     }
+
+    /// Fills an entry, sending `usage` as predicted usage. When the backend
+    /// refuses that usage (an unknown metric), the entry is filled by a second
+    /// call without it, and the refusal is returned for this request alone.
+    async fn fetch(
+        &self,
+        decider: &Decider,
+        backend: Backend<'_>,
+        credentials: &AppCredentials,
+        usage: &Usage,
+    ) -> (Entry, Option<Denial>) {
+        let settings = &self.settings;
+        let mut answer = decider.authorize(backend, credentials, Some(usage)).await;
+        let mut refusal = None;
+        match &answer {
+            Ok(response) if usage_accepted(response) => self.accept(usage),
+            Err(error) if usage_refused(error) => {
+                refusal = Some(verdict::refusal(error));
+                answer = decider.authorize(backend, credentials, None).await;
+            }
+            _ => {}
+        }
+        let now = Instant::now();
+        let entry = match answer {
+            Ok(response) => {
+                decider.answered();
+                let limits_denial = limits_denial(&response);
+                match (
+                    response.is_authorized() || limits_denial,
+                    response.authorization,
+                ) {
+                    (true, Some(authorization)) => {
+                        let unreported = decider.reporter().unreported(&ReportKey::of(credentials));
+                        let hierarchy = authorization.hierarchy.unwrap_or_default();
+                        let state = AllowedState::from_reports(
+                            authorization.plan,
+                            authorization.usage_reports,
+                            &hierarchy,
+                            &unreported,
+                        );
+                        let mut expires = later(now, settings.ttl);
+                        if let Some(end) = state.earliest_period_end() {
+                            let left = (end - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+                            expires = expires.min(later(now, left));
+                        }
+                        Entry::Allowed {
+                            state: Mutex::new(state),
+                            expires,
+                        }
+                    }
+                    _ => {
+                        let denial = match verdict::from_answer(
+                            &crate::AuthResponse {
+                                status: response.status,
+                                authorization: None,
+                                limit_headers: response.limit_headers,
+                                rejection_reason: response.rejection_reason,
+                            },
+                            false,
+                        ) {
+                            Verdict::Deny(denial) => denial,
+                            Verdict::Allow(_) => Denial::new(DenialKind::AuthFailed),
+                        };
+                        Entry::Denied {
+                            denial,
+                            expires: later(now, settings.negative_ttl),
+                        }
+                    }
+                }
+            }
+            Err(error) => {
+                match decider.failed(&error, "3scale backend unavailable while filling the cache") {
+                    Some(denial) => Entry::Denied {
+                        denial,
+                        expires: later(now, settings.negative_ttl),
+                    },
+                    None => Entry::Unavailable {
+                        until: later(now, UNAVAILABLE_FOR),
+                    },
+                }
+            }
+        };
+        (entry, refusal)
+    }
+}
+
+/// What checking a request's metrics for a warm entry found.
+enum Checked {
+    /// The backend accepts them (now remembered).
+    Accepted,
+    /// The backend refused the request: its verdict, as Sync mode would give it.
+    Refused(Verdict),
+    /// The backend could not be asked.
+    Unavailable,
 }
 
 /// Whether an answer to a request carrying usage proves the backend accepted
@@ -581,156 +686,6 @@ fn limits_denial(response: &crate::AuthResponse) -> bool {
 fn usage_refused(error: &BackendError) -> bool {
     matches!(error, BackendError::Api { code, .. }
         if code == "metric_invalid" || code == "usage_value_invalid")
-}
-
-/// Asks the backend about `usage` (predicted: checked, not stored) for a warm
-/// entry. `None` when the backend accepts its metrics (now remembered); else
-/// the verdict, as Sync mode would give it.
-async fn verify_metrics(
-    engine: &ThreeScale,
-    live: &Live,
-    cache: &AuthCache,
-    credentials: &AppCredentials,
-    usage: &Usage,
-) -> Option<Verdict> {
-    match authorize(engine, live, credentials, Some(usage)).await {
-        Ok(response) if usage_accepted(&response) => {
-            engine
-                .inner()
-                .outage_log
-                .recovered(&engine.inner().service_id);
-            cache.accept(usage);
-            None
-        }
-        Ok(response) => Some(verdict_from_answer(&response, false)),
-        Err(error) => Some(engine.backend_trouble(error)),
-    }
-}
-
-/// One `authorize` call with the cache's extensions.
-async fn authorize(
-    engine: &ThreeScale,
-    live: &Live,
-    credentials: &AppCredentials,
-    usage: Option<&Usage>,
-) -> Result<crate::AuthResponse, BackendError> {
-    let request = AuthRequest {
-        credentials: credentials.clone(),
-        usage: usage.filter(|u| !u.is_empty()).cloned(),
-        referrer: None,
-        redirect: None,
-        log_code: None,
-        service_id: None,
-        extensions: Extensions {
-            hierarchy: true,
-            limit_headers: true,
-            rejection_reason_header: true,
-            ..Extensions::default()
-        },
-    };
-    engine
-        .inner()
-        .backend_calls
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    if live.service.backend_version == crate::BackendVersion::OAuth {
-        live.client.oauth_authorize(&request).await
-    } else {
-        live.client.authorize(&request).await
-    }
-}
-
-/// Fills an entry, sending `usage` as predicted usage. When the backend
-/// refuses that usage (an unknown metric), the entry is filled by a second
-/// call without it, and the refusal is returned for this request alone.
-async fn fetch(
-    engine: &ThreeScale,
-    live: &Live,
-    credentials: &AppCredentials,
-    settings: &CacheSettings,
-    usage: &Usage,
-) -> (Entry, Option<Denial>) {
-    let inner = engine.inner();
-    let mut answer = authorize(engine, live, credentials, Some(usage)).await;
-    let mut refusal = None;
-    match &answer {
-        Ok(response) if usage_accepted(response) => {
-            if let Some(cache) = &inner.cache {
-                cache.accept(usage);
-            }
-        }
-        Err(error) if usage_refused(error) => {
-            refusal = Some(crate::engine::refusal(error));
-            answer = authorize(engine, live, credentials, None).await;
-        }
-        _ => {}
-    }
-    let now = Instant::now();
-    let entry = match answer {
-        Ok(response) => {
-            inner.outage_log.recovered(&inner.service_id);
-            let limits_denial = limits_denial(&response);
-            match (
-                response.is_authorized() || limits_denial,
-                response.authorization,
-            ) {
-                (true, Some(authorization)) => {
-                    let unreported = inner.reporter.unreported(&ReportKey::of(credentials));
-                    let hierarchy = authorization.hierarchy.unwrap_or_default();
-                    let state = AllowedState::from_reports(
-                        authorization.plan,
-                        authorization.usage_reports,
-                        &hierarchy,
-                        &unreported,
-                    );
-                    let mut expires = later(now, settings.ttl);
-                    if let Some(end) = state.earliest_period_end() {
-                        let left = (end - Utc::now()).to_std().unwrap_or(Duration::ZERO);
-                        expires = expires.min(later(now, left));
-                    }
-                    Entry::Allowed {
-                        state: Mutex::new(state),
-                        expires,
-                    }
-                }
-                _ => {
-                    let denial = match verdict_from_answer(
-                        &crate::AuthResponse {
-                            status: response.status,
-                            authorization: None,
-                            limit_headers: response.limit_headers,
-                            rejection_reason: response.rejection_reason,
-                        },
-                        false,
-                    ) {
-                        Verdict::Deny(denial) => denial,
-                        Verdict::Allow(_) => Denial::new(DenialKind::AuthFailed),
-                    };
-                    Entry::Denied {
-                        denial,
-                        expires: later(now, settings.negative_ttl),
-                    }
-                }
-            }
-        }
-        Err(error) if !BackendError::is_outage(&error) => Entry::Denied {
-            denial: crate::engine::refusal(&error),
-            expires: later(now, settings.negative_ttl),
-        },
-        Err(error) => {
-            inner
-                .backend_failures
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            inner.outage_log.failed(
-                &inner.service_id,
-                &error,
-                "3scale backend unavailable while filling the cache",
-            );
-            Entry::Unavailable {
-                until: later(now, UNAVAILABLE_FOR),
-            }
-        }
-    };
-    (entry, refusal)
 }
 
 #[cfg(test)]
@@ -844,7 +799,7 @@ mod tests {
                 limit_headers: Some(headers),
                 rejection_reason: None,
             };
-            if let Verdict::Deny(denial) = verdict_from_answer(&response, false)
+            if let Verdict::Deny(denial) = verdict::from_answer(&response, false)
                 && let Some(after) = denial.retry_after {
                     prop_assert!(after > 0 && after <= i64::MAX as u64);
                 }

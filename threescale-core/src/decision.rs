@@ -24,7 +24,8 @@ pub enum DenialKind {
     LimitsExceeded,
     /// No mapping rule matched (404).
     NoMatch,
-    /// The backend could not be asked and the failure policy is closed (503).
+    /// The backend could not be asked and the [`crate::FailurePolicy`] does
+    /// not admit the request (503); also every check after `shutdown()`.
     BackendUnavailable,
     /// The request is ambiguous (a path servers read differently, a query
     /// longer than the mapping rules read) and was refused before any backend

@@ -12,9 +12,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use http::{HeaderMap, HeaderValue};
 
 use crate::{
-    AuthContext, Config, CredentialKind, Decision, Denial, DenialKind, FailurePolicy, Mode,
-    RateLimitHeaders, Usage,
-    backend::{AppCredentials, AuthRequest, AuthResponse, BackendClient, BackendError, Extensions},
+    AuthContext, Config, CredentialKind, Decision, Denial, DenialKind, Mode, RateLimitHeaders,
+    backend::{AppCredentials, BackendClient, BackendError},
     cache::{AuthCache, CacheLookup},
     config::ServiceConfig,
     credentials::{BackendVersion, RequestCredentials, RequestView},
@@ -23,6 +22,7 @@ use crate::{
     report::{ReportStats, Reporter, ReporterSettings},
     request::{BypassPath, RequestPolicy, query_is_too_long},
     response::ErrorResponse,
+    verdict::{Backend, Decider, Verdict},
 };
 
 /// Turns an OAuth/OIDC access token into the application (client) id, or
@@ -84,24 +84,31 @@ pub struct EngineStats {
 
 /// The part of the engine a configuration refresh replaces as a whole.
 #[derive(Debug)]
-pub(crate) struct Live {
-    pub(crate) service: Arc<ServiceConfig>,
-    pub(crate) client: BackendClient,
+struct Live {
+    service: Arc<ServiceConfig>,
+    client: BackendClient,
 }
 
-pub(crate) struct Inner {
+impl Live {
+    fn backend(&self) -> Backend<'_> {
+        Backend {
+            client: &self.client,
+            version: self.service.backend_version,
+        }
+    }
+}
+
+struct Inner {
     live: arc_swap::ArcSwap<Live>,
-    pub(crate) mode: Mode,
-    pub(crate) failure_policy: FailurePolicy,
-    pub(crate) rate_limit_headers: RateLimitHeaders,
+    mode: Mode,
+    rate_limit_headers: RateLimitHeaders,
     bypass_paths: Vec<BypassPath>,
     request: RequestPolicy,
     timeout: std::time::Duration,
-    pub(crate) service_id: Arc<str>,
-    pub(crate) reporter: Reporter,
-    pub(crate) cache: Option<AuthCache>,
-    /// Outage lines, rate-limited.
-    pub(crate) outage_log: crate::outage_log::OutageLog,
+    service_id: Arc<str>,
+    /// The decision path: failure policy, reporter, outage log, backend counters.
+    decider: Decider,
+    cache: Option<AuthCache>,
     token_verifier: Option<TokenVerifier>,
     allowed: AtomicU64,
     denied: AtomicU64,
@@ -110,8 +117,6 @@ pub(crate) struct Inner {
     /// Checks past the shutdown gate and not finished yet.
     checks_in_flight: Arc<AtomicUsize>,
     degraded: AtomicU64,
-    pub(crate) backend_failures: AtomicU64,
-    pub(crate) backend_calls: AtomicU64,
 }
 
 /// The 3scale engine: one per protected service, shared by every request.
@@ -212,7 +217,6 @@ impl ThreeScale {
                     client,
                 }),
                 mode: config.mode,
-                failure_policy: config.failure_policy,
                 rate_limit_headers: config.rate_limit_headers,
                 bypass_paths: config
                     .bypass_paths
@@ -221,18 +225,15 @@ impl ThreeScale {
                     .collect(),
                 request: config.request,
                 timeout: config.timeout,
+                decider: Decider::new(service_id.clone(), config.failure_policy, reporter),
                 service_id,
-                reporter,
                 cache,
-                outage_log: crate::outage_log::OutageLog::default(),
                 token_verifier,
                 allowed: AtomicU64::new(0),
                 denied: AtomicU64::new(0),
                 shutting_down: AtomicBool::new(false),
                 checks_in_flight: Arc::new(AtomicUsize::new(0)),
                 degraded: AtomicU64::new(0),
-                backend_failures: AtomicU64::new(0),
-                backend_calls: AtomicU64::new(0),
             }),
         })
     }
@@ -282,7 +283,7 @@ impl ThreeScale {
                     .map_err(|e| crate::ConfigError::new("update", "backend", e.to_string()))
             };
             let client = build()?;
-            self.inner.reporter.set_client(build()?);
+            self.inner.decider.reporter().set_client(build()?);
             client
         };
         self.inner.live.store(Arc::new(Live {
@@ -494,12 +495,12 @@ impl ThreeScale {
             }
             tokio::time::sleep(std::time::Duration::from_millis(2)).await;
         }
-        inner.reporter.shutdown(5).await
+        inner.decider.reporter().shutdown(5).await
     }
 
     /// Sends held usage now (cached mode, or usage kept during an outage).
     pub async fn flush(&self) -> Result<(), BackendError> {
-        self.inner.reporter.flush().await
+        self.inner.decider.reporter().flush().await
     }
 
     /// Counters.
@@ -510,15 +511,16 @@ impl ThreeScale {
             .as_ref()
             .map(AuthCache::size)
             .unwrap_or_default();
+        let (backend_calls, backend_failures) = self.inner.decider.backend_counts();
         EngineStats {
             cache_entries,
             cache_bytes,
             allowed: self.inner.allowed.load(Ordering::Relaxed),
             denied: self.inner.denied.load(Ordering::Relaxed),
             degraded: self.inner.degraded.load(Ordering::Relaxed),
-            backend_failures: self.inner.backend_failures.load(Ordering::Relaxed),
-            backend_calls: self.inner.backend_calls.load(Ordering::Relaxed),
-            reports: self.inner.reporter.stats(),
+            backend_failures,
+            backend_calls,
+            reports: self.inner.decider.reporter().stats(),
         }
     }
 
@@ -536,7 +538,7 @@ impl ThreeScale {
     }
 
     /// Completes a decision made from a backend answer or the cache.
-    pub(crate) fn finish(
+    fn finish(
         &self,
         decision: Verdict,
         credentials: &AppCredentials,
@@ -552,13 +554,12 @@ impl ThreeScale {
                     self.inner.degraded.fetch_add(1, Ordering::Relaxed);
                 }
                 if allow.report_later {
+                    let reporter = self.inner.decider.reporter();
                     if allow.degraded {
                         // Admitted without the backend's word on the application.
-                        self.inner
-                            .reporter
-                            .record_unconfirmed(credentials, &matched.usage);
+                        reporter.record_unconfirmed(credentials, &matched.usage);
                     } else {
-                        self.inner.reporter.record(credentials, &matched.usage);
+                        reporter.record(credentials, &matched.usage);
                     }
                 }
                 if let Some(figures) = &allow.rate_limit {
@@ -597,10 +598,6 @@ impl ThreeScale {
             }
         }
     }
-
-    pub(crate) fn inner(&self) -> &Inner {
-        &self.inner
-    }
 }
 
 fn backend_client(
@@ -630,45 +627,6 @@ fn constant_time_eq(given: &str, secret: &str) -> bool {
         diff |= std::hint::black_box(g ^ s);
     }
     std::hint::black_box(diff) == 0
-}
-
-/// The denial for a backend failure the request itself caused (not an outage,
-/// see [`BackendError::is_outage`]): authentication failed, with the backend's
-/// error code as reason when it gave one.
-pub(crate) fn refusal(error: &BackendError) -> Denial {
-    let denial = Denial::new(DenialKind::AuthFailed);
-    match error {
-        BackendError::Api { status, code, .. } => {
-            tracing::debug!(%status, %code, "3scale backend refused the request");
-            denial.with_reason(code.clone())
-        }
-        BackendError::Request(reason) => {
-            tracing::debug!(%reason, "3scale backend call refused before sending");
-            denial.with_reason("request_too_large")
-        }
-        error => {
-            tracing::debug!(%error, "3scale backend call failed because of the request");
-            denial
-        }
-    }
-}
-
-/// An allowed request's details, before it becomes an [`AuthContext`].
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Allowed {
-    pub(crate) plan: Option<String>,
-    pub(crate) usage_reports: Vec<crate::UsageReport>,
-    pub(crate) rate_limit: Option<crate::RateLimit>,
-    pub(crate) degraded: bool,
-    /// The usage still has to be reported (cached mode, or allowed during an outage).
-    pub(crate) report_later: bool,
-}
-
-/// A decision before counters and headers are applied.
-#[derive(Clone, Debug)]
-pub(crate) enum Verdict {
-    Allow(Allowed),
-    Deny(Denial),
 }
 
 /// The backend part of a check. Owns everything it needs.
@@ -714,155 +672,29 @@ impl PendingCheck {
             live,
             _check,
         } = self;
-        let verdict = match slot {
-            Some(slot) => {
-                crate::cache::fill_and_decide(&engine, &live, slot, &credentials, &matched.usage)
+        let inner = &engine.inner;
+        let verdict = match (slot, &inner.cache) {
+            (Some(slot), Some(cache)) => {
+                cache
+                    .fill_and_decide(
+                        &inner.decider,
+                        live.backend(),
+                        slot,
+                        &credentials,
+                        &matched.usage,
+                    )
                     .await
             }
-            None => engine.authrep(&live, &credentials, &matched.usage).await,
+            _ => {
+                inner
+                    .decider
+                    .authrep(live.backend(), &credentials, &matched.usage)
+                    .await
+            }
         };
         let version = live.service.backend_version;
         engine.finish(verdict, &credentials, version, matched, headers)
     }
-}
-
-impl ThreeScale {
-    /// One authrep for the request (Sync mode, and Cached mode with
-    /// `OutageBehaviour::None`).
-    pub(crate) async fn authrep(
-        &self,
-        live: &Live,
-        credentials: &AppCredentials,
-        usage: &Usage,
-    ) -> Verdict {
-        let inner = &self.inner;
-        let request = AuthRequest {
-            credentials: credentials.clone(),
-            usage: Some(usage.clone()),
-            referrer: None,
-            redirect: None,
-            log_code: None,
-            service_id: None,
-            extensions: Extensions {
-                limit_headers: true,
-                rejection_reason_header: true,
-                ..Extensions::default()
-            },
-        };
-        inner.backend_calls.fetch_add(1, Ordering::Relaxed);
-        let answer = if live.service.backend_version == BackendVersion::OAuth {
-            live.client.oauth_authrep(&request).await
-        } else {
-            live.client.authrep(&request).await
-        };
-        match answer {
-            Ok(response) => {
-                inner.outage_log.recovered(&inner.service_id);
-                verdict_from_answer(&response, false)
-            }
-            Err(error) => self.backend_trouble(error),
-        }
-    }
-
-    /// A backend call failed: apply the failure policy (no cached entry to fall back on).
-    pub(crate) fn backend_trouble(&self, error: BackendError) -> Verdict {
-        match error {
-            error if !error.is_outage() => Verdict::Deny(refusal(&error)),
-            error => {
-                self.inner.backend_failures.fetch_add(1, Ordering::Relaxed);
-                self.inner.outage_log.failed(
-                    &self.inner.service_id,
-                    &error,
-                    match self.inner.failure_policy {
-                        FailurePolicy::Closed => {
-                            "3scale backend unavailable (failure policy closed)"
-                        }
-                        FailurePolicy::Open => "3scale backend unavailable (failure policy open)",
-                    },
-                );
-                match self.inner.failure_policy {
-                    FailurePolicy::Closed => Verdict::Deny(
-                        Denial::new(DenialKind::BackendUnavailable)
-                            .with_reason("backend_unavailable"),
-                    ),
-                    FailurePolicy::Open => Verdict::Allow(Allowed {
-                        degraded: true,
-                        report_later: true,
-                        ..Allowed::default()
-                    }),
-                }
-            }
-        }
-    }
-}
-
-/// Maps a backend answer (200 or 409) to a verdict, as the gateway does:
-/// 200 allows; `limits_exceeded` denies with 429 and `Retry-After`, except on a
-/// zero limit (a disabled metric), which is 403; any other denial is 403.
-pub(crate) fn verdict_from_answer(response: &AuthResponse, report_later: bool) -> Verdict {
-    let authorization = response.authorization.as_ref();
-    let usage_reports = authorization
-        .map(|a| a.usage_reports.clone())
-        .unwrap_or_default();
-    let rate_limit = response
-        .limit_headers
-        .as_ref()
-        .and_then(|h| headers::rate_limit_from(h, &usage_reports));
-    if response.is_authorized() {
-        return Verdict::Allow(Allowed {
-            plan: authorization.and_then(|a| a.plan.clone()),
-            usage_reports,
-            rate_limit,
-            degraded: false,
-            report_later,
-        });
-    }
-    let reason = response.rejection_reason.clone().or_else(|| {
-        authorization
-            .and_then(|a| a.reason.as_deref())
-            .map(reason_code)
-    });
-    let limits = reason.as_deref() == Some("limits_exceeded");
-    let disabled_metric = response
-        .limit_headers
-        .as_ref()
-        .and_then(|h| h.max_value)
-        .map(|max| max == 0)
-        .unwrap_or_else(|| {
-            usage_reports
-                .iter()
-                .any(|r| r.max_value == 0 && (r.exceeded || r.current_value > 0))
-        });
-    let mut denial = if limits && !disabled_metric {
-        let mut denial = Denial::new(DenialKind::LimitsExceeded);
-        denial.retry_after = response
-            .limit_headers
-            .as_ref()
-            .filter(|h| h.reset > 0)
-            .map(|h| h.reset as u64);
-        denial.rate_limit = rate_limit;
-        denial
-    } else {
-        Denial::new(DenialKind::AuthFailed)
-    };
-    denial.reason = reason;
-    Verdict::Deny(denial)
-}
-
-/// The error code for a denial reason text of the `<status>` document.
-fn reason_code(reason: &str) -> String {
-    let code = match reason {
-        "usage limits are exceeded" => "limits_exceeded",
-        "application is not active" => "application_not_active",
-        "service is not active" => "service_not_active",
-        "oauth is not enabled" => "oauth_not_enabled",
-        r if r.starts_with("application key") => "application_key_invalid",
-        r if r.starts_with("referrer") => "referrer_not_allowed",
-        r if r.starts_with("redirect_uri") => "redirect_uri_invalid",
-        r if r.starts_with("redirect_url") => "redirect_url_invalid",
-        _ => "denied",
-    };
-    code.to_string()
 }
 
 #[cfg(test)]

@@ -28,6 +28,7 @@ pub mod request;
 pub mod response;
 pub mod secret;
 pub mod usage;
+mod verdict;
 pub mod xml;
 
 #[cfg(test)]
@@ -39,8 +40,8 @@ pub use backend::{
     Extensions, LimitHeaders, ProviderAuth, Redirect, ReportAccepted, Transaction,
 };
 pub use config::{
-    CacheSettings, Config, ConfigBuilder, ConfigError, DeploymentEnv, FailurePolicy, Mode,
-    OutageBehaviour, Portal, RateLimitHeaders, RulesFile, ServiceConfig,
+    CacheSettings, Config, ConfigBuilder, ConfigError, DeploymentEnv, FailurePolicy, Mode, Portal,
+    RateLimitHeaders, RulesFile, ServiceConfig,
 };
 pub use credentials::{
     BackendVersion, CredentialsConfig, CredentialsLocation, RequestCredentials, RequestView,

@@ -20,8 +20,8 @@
 //!     - { http_method: ANY, pattern: "/", metric_system_name: hits, delta: 1 }
 //!   errors:
 //!     no_match: { status: 404, body: '{"error":"no route"}', content_type: application/json }
-//! mode: sync                          # or: { cached: { ttl_ms: 10000, flush_interval_ms: 5000, outage: resilient, max_bytes: 67108864 } }
-//! failure_policy: closed              # or open
+//! mode: sync                          # or: { cached: { ttl_ms: 10000, flush_interval_ms: 5000, max_bytes: 67108864 } }
+//! failure_policy: resilient           # or closed, open (see FailurePolicy)
 //! bypass_paths: [/health]           # whole segments: /health, /health/..., never /healthcare
 //! request:                            # all optional
 //!   max_credential_len: 256           # bytes of a user key, app id or app key
@@ -44,9 +44,8 @@ use serde_json::{Value as DocValue, from_str as doc_from_str, from_value as doc_
 use serde_yaml_ng::{Value as DocValue, from_str as doc_from_str, from_value as doc_from_value};
 
 use super::{
-    CacheSettings, Config, ConfigBuilder, ConfigError, CredentialParam, ErrorSetting,
-    FailurePolicy, Mode, OutageBehaviour, RateLimitHeaders, compile_rules, default_rules,
-    proxy::DocumentKind,
+    CacheSettings, CachingType, Config, ConfigBuilder, ConfigError, CredentialParam, ErrorSetting,
+    FailurePolicy, Mode, RateLimitHeaders, compile_rules, default_rules, proxy::DocumentKind,
 };
 use crate::{
     BackendVersion, CredentialsConfig, CredentialsLocation, DenialKind, MappingRule, MappingRules,
@@ -363,7 +362,9 @@ struct CachedSection {
     capacity: Option<u64>,
     max_bytes: Option<u64>,
     max_pending: Option<usize>,
-    outage: Option<OutageBehaviour>,
+    /// The former outage setting (`strict`, `resilient`, `allow`, `none`),
+    /// still read: see [`CachingType`].
+    outage: Option<CachingType>,
 }
 
 impl ProjectFile {
@@ -472,24 +473,31 @@ impl ProjectFile {
         }
 
         let cached = parse_mode(self.mode).map_err(|reason| err("mode", reason))?;
+        let mut policy = self.failure_policy;
         builder = builder.mode(match cached {
             None => Mode::Sync,
             Some(c) => {
+                if let Some(caching) = c.outage {
+                    policy = Some(caching.policy(policy));
+                }
                 let defaults = CacheSettings::default();
                 let ms = |v: Option<u64>, d: Duration| v.map(Duration::from_millis).unwrap_or(d);
-                Mode::Cached(CacheSettings {
-                    ttl: ms(c.ttl_ms, defaults.ttl),
-                    negative_ttl: ms(c.negative_ttl_ms, defaults.negative_ttl),
-                    flush_interval: ms(c.flush_interval_ms, defaults.flush_interval),
-                    max_batch: c.max_batch.unwrap_or(defaults.max_batch),
-                    capacity: c.capacity.unwrap_or(defaults.capacity),
-                    max_bytes: c.max_bytes.unwrap_or(defaults.max_bytes),
-                    max_pending: c.max_pending.unwrap_or(defaults.max_pending),
-                    outage: c.outage.unwrap_or(defaults.outage),
-                })
+                if c.outage.is_some_and(|caching| !caching.caches()) {
+                    Mode::Sync
+                } else {
+                    Mode::Cached(CacheSettings {
+                        ttl: ms(c.ttl_ms, defaults.ttl),
+                        negative_ttl: ms(c.negative_ttl_ms, defaults.negative_ttl),
+                        flush_interval: ms(c.flush_interval_ms, defaults.flush_interval),
+                        max_batch: c.max_batch.unwrap_or(defaults.max_batch),
+                        capacity: c.capacity.unwrap_or(defaults.capacity),
+                        max_bytes: c.max_bytes.unwrap_or(defaults.max_bytes),
+                        max_pending: c.max_pending.unwrap_or(defaults.max_pending),
+                    })
+                }
             }
         });
-        if let Some(policy) = self.failure_policy {
+        if let Some(policy) = policy {
             builder = builder.failure_policy(policy);
         }
         for path in self.bypass_paths {

@@ -3,7 +3,7 @@
 //! Sources: the builder ([`Config::builder`]), `THREESCALE_*` environment
 //! variables ([`Config::from_env`]), a YAML/JSON file in the project's format or
 //! the admin portal's proxy config JSON ([`Config::from_file`]), the admin
-//! portal itself ([`portal`]), and OpenAPI documents for mapping rules.
+//! portal itself ([`Config::from_portal`]), and OpenAPI documents for mapping rules.
 //!
 //! One pipeline: every source fills a [`ConfigBuilder`] and calls
 //! [`ConfigBuilder::build`], where every check lives; an error names the
@@ -125,40 +125,6 @@ pub struct CacheSettings {
     pub max_bytes: u64,
     /// At most this many applications' usage kept for retry during outages.
     pub max_pending: usize,
-    /// What cached entries are worth while the backend is unavailable.
-    pub outage: OutageBehaviour,
-}
-
-/// How the cache behaves while the backend is unavailable (named after the
-/// gateway's caching policy modes).
-///
-/// | mode | known, allowed app | known, denied app | unknown app |
-/// |---|---|---|---|
-/// | `Strict` | allowed until its TTL ends, then the failure policy | denied until its TTL ends | failure policy |
-/// | `Resilient` (default) | stays allowed, limits still counted locally | stays denied | failure policy |
-/// | `Allow` | stays allowed | stays denied | allowed, usage kept for reporting |
-/// | `None` | no cache: every request asks the backend (authrep) | | failure policy |
-///
-/// `Resilient` is the default: an outage neither locks out applications that
-/// were working nor lets in applications that were refused, limits keep being
-/// enforced from the last known counters, and usage is reported when the
-/// backend is back.
-///
-/// Deserialised from `strict`, `resilient`, `allow` or `none` (the gateway's
-/// `caching_type`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum OutageBehaviour {
-    /// Trust entries only within their TTL.
-    Strict,
-    /// Keep the last known answer while the backend is down.
-    #[default]
-    Resilient,
-    /// Like `Resilient`, and let unknown applications in.
-    Allow,
-    /// Do not cache; ask the backend for every request.
-    None,
 }
 
 impl Default for CacheSettings {
@@ -171,7 +137,6 @@ impl Default for CacheSettings {
             capacity: 100_000,
             max_bytes: DEFAULT_CACHE_BYTES,
             max_pending: 1_000_000,
-            outage: OutageBehaviour::default(),
         }
     }
 }
@@ -182,11 +147,10 @@ impl Default for CacheSettings {
 ///
 /// ```
 /// use std::time::Duration;
-/// use threescale_core::{CacheSettings, OutageBehaviour};
+/// use threescale_core::CacheSettings;
 /// let settings = CacheSettings::default()
 ///     .ttl(Duration::from_secs(30))
-///     .max_bytes(1 << 20)
-///     .outage(OutageBehaviour::Strict);
+///     .max_bytes(1 << 20);
 /// assert_eq!(settings.ttl, Duration::from_secs(30));
 /// assert_eq!(settings.max_bytes, 1 << 20);
 /// ```
@@ -232,12 +196,6 @@ impl CacheSettings {
         self.max_pending = max_pending;
         self
     }
-
-    /// Sets `outage`: what cached entries are worth while the backend is unavailable.
-    pub fn outage(mut self, outage: OutageBehaviour) -> Self {
-        self.outage = outage;
-        self
-    }
 }
 
 /// The default byte budget of the authorization cache: 64 MiB.
@@ -250,17 +208,118 @@ pub const MIN_CACHE_BYTES: u64 = 16 * 1024;
 /// overflow clock arithmetic on some platforms and are never meant).
 pub const MAX_CACHE_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
 
-/// What to do when the backend cannot be asked (down, slow, 5xx, malformed answer).
-/// Deserialised from `closed` or `open`.
+/// What to do when the backend cannot be asked (down, slow past the timeout,
+/// 5xx, malformed answer): the one setting for outages, in both modes.
+///
+/// While the backend is down, per policy and mode, for an application whose
+/// cached answer is *allowed* or *denied* and within its TTL, one whose cached
+/// answer has *expired*, and one *unknown* to the cache (always so in Sync
+/// mode, and for a metric the backend has not accepted yet):
+///
+/// | policy | mode | known, allowed | known, denied | expired | unknown |
+/// |---|---|---|---|---|---|
+/// | `Closed` | Sync | 503 | 503 | – | 503 |
+/// | `Closed` | Cached | allowed, limits counted | denied | 503 | 503 |
+/// | `Resilient` (default) | Sync | 503 | 503 | – | 503 |
+/// | `Resilient` (default) | Cached | allowed, limits counted | denied | last answer kept: allowed (limits counted) or denied | 503 |
+/// | `Open` | Sync | allowed, usage kept | allowed, usage kept | – | allowed, usage kept |
+/// | `Open` | Cached | allowed, limits counted | denied | last answer kept | allowed, usage kept |
+///
+/// "Usage kept" means admitted without the backend's word: the usage is
+/// checked with the backend before it joins a report, so an application or
+/// metric the backend refuses loses only its own usage. 503 is the
+/// [`crate::DenialKind::BackendUnavailable`] response. A failure the request
+/// itself causes (a backend 4xx, a call too large to send) is never an
+/// outage: every policy refuses it (403).
+///
+/// The gateway's caching policy modes map onto it: `strict` is `Closed`,
+/// `resilient` is `Resilient`, `allow` is `Open`; its `none` (no cache) is
+/// not an outage setting but [`Mode::Sync`]. Deserialised from `closed`
+/// (or `strict`), `resilient`, or `open` (or `allow`).
+///
+/// ```
+/// use threescale_core::FailurePolicy;
+/// assert_eq!(FailurePolicy::default(), FailurePolicy::Resilient);
+/// assert_eq!(FailurePolicy::parse("allow"), Some(FailurePolicy::Open));
+/// assert_eq!(FailurePolicy::parse("strict"), Some(FailurePolicy::Closed));
+/// assert_eq!(FailurePolicy::parse("sometimes"), None);
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum FailurePolicy {
-    /// Deny with `BackendUnavailable` (503). In cached mode an entry still
-    /// cached as allowed is honoured.
-    #[default]
+    /// Deny with `BackendUnavailable` (503); in Cached mode an authorization
+    /// still within its TTL is honoured (the gateway's `strict`).
+    #[serde(alias = "strict")]
     Closed,
-    /// Allow, and keep the usage for later reporting.
+    /// Like `Closed`, and in Cached mode the last known answer is kept past
+    /// its TTL: an outage neither locks out applications that were working
+    /// nor lets in those that were refused, and limits keep being counted
+    /// from the last known counters (the gateway's `resilient`). In Sync
+    /// mode, which caches nothing, it is `Closed`.
+    #[default]
+    Resilient,
+    /// Allow, and keep the usage for later reporting; in Cached mode a
+    /// cached denial stays a denial (the gateway's `allow`).
+    #[serde(alias = "allow")]
     Open,
+}
+
+impl FailurePolicy {
+    /// The policy named `name`: `closed` (or `strict`), `resilient`, `open`
+    /// (or `allow`).
+    pub fn parse(name: &str) -> Option<FailurePolicy> {
+        match name {
+            "closed" | "strict" => Some(FailurePolicy::Closed),
+            "resilient" => Some(FailurePolicy::Resilient),
+            "open" | "allow" => Some(FailurePolicy::Open),
+            _ => None,
+        }
+    }
+}
+
+/// The gateway's caching policy modes (`caching_type`), also the project
+/// file's former `mode.cached.outage` setting. `strict`, `resilient` and
+/// `allow` select a [`FailurePolicy`]; `none` (no cache) selects
+/// [`Mode::Sync`], one authrep per request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum CachingType {
+    Strict,
+    Resilient,
+    Allow,
+    None,
+}
+
+impl CachingType {
+    /// The mode named `name` (`strict`, `resilient`, `allow` or `none`).
+    pub(crate) fn parse(name: &str) -> Option<CachingType> {
+        match name {
+            "strict" => Some(CachingType::Strict),
+            "resilient" => Some(CachingType::Resilient),
+            "allow" => Some(CachingType::Allow),
+            "none" => Some(CachingType::None),
+            _ => None,
+        }
+    }
+
+    /// Whether it keeps the cache (all but `none`).
+    pub(crate) fn caches(self) -> bool {
+        self != CachingType::None
+    }
+
+    /// The failure policy it selects, given the one set beside it in the
+    /// same source (as before they were one setting: an open policy admits
+    /// unknown applications whatever the caching mode, and otherwise the
+    /// caching mode decides).
+    pub(crate) fn policy(self, beside: Option<FailurePolicy>) -> FailurePolicy {
+        match (self, beside) {
+            (_, Some(FailurePolicy::Open)) | (CachingType::Allow, _) => FailurePolicy::Open,
+            (CachingType::Strict, _) => FailurePolicy::Closed,
+            (CachingType::Resilient, _) => FailurePolicy::Resilient,
+            (CachingType::None, beside) => beside.unwrap_or_default(),
+        }
+    }
 }
 
 /// Which rate-limit headers allowed and 429 responses carry.
@@ -428,11 +487,13 @@ impl Config {
             builder = builder.credentials(CredentialsConfig::new(location));
         }
         if let Some(v) = var("THREESCALE_FAILURE_POLICY") {
-            builder = builder.failure_policy(match v.as_str() {
-                "closed" => FailurePolicy::Closed,
-                "open" => FailurePolicy::Open,
-                _ => return Err(err("THREESCALE_FAILURE_POLICY", "expected closed or open")),
-            });
+            let policy = FailurePolicy::parse(&v).ok_or_else(|| {
+                err(
+                    "THREESCALE_FAILURE_POLICY",
+                    "expected closed, resilient or open (or strict, allow)",
+                )
+            })?;
+            builder = builder.failure_policy(policy);
         }
         if let Some(v) = var("THREESCALE_BYPASS_PATHS") {
             for path in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -749,7 +810,8 @@ impl ConfigBuilder {
         self
     }
 
-    /// Closed (default) or open.
+    /// What to do when the backend cannot be asked: `Resilient` (default),
+    /// `Closed` or `Open` (see [`FailurePolicy`]).
     pub fn failure_policy(mut self, policy: FailurePolicy) -> Self {
         self.failure_policy = policy;
         self

@@ -26,17 +26,21 @@
 //! The engine settings come from the policy chain where the gateway has an
 //! equivalent: `apicast.policy.3scale_batcher` selects [`Mode::Cached`]
 //! (`auths_ttl` and `batch_report_seconds`, defaults 10 s each) and
-//! `apicast.policy.caching`'s `caching_type` (`strict`, `resilient`, `allow`,
-//! `none`) the [`OutageBehaviour`]. Without a batcher the mode is [`Mode::Sync`],
-//! one authrep per request, as the gateway's default policy does.
+//! `apicast.policy.caching`'s `caching_type` the [`FailurePolicy`] (`strict`
+//! is `Closed`, `resilient` `Resilient`, `allow` `Open`), or, for `none`,
+//! [`Mode::Sync`] (no cache). Without a batcher the mode is [`Mode::Sync`],
+//! one authrep per request, as the gateway's default policy does, and the
+//! caching policy is not read.
+//!
+//! [`FailurePolicy`]: super::FailurePolicy
 
 use std::{collections::BTreeMap, time::Duration};
 
 use serde_json::{Map, Value};
 
 use super::{
-    CacheSettings, Config, ConfigBuilder, ConfigError, CredentialParam, ErrorSetting, Mode,
-    OutageBehaviour, ServiceConfig, compile_rules,
+    CacheSettings, CachingType, Config, ConfigBuilder, ConfigError, CredentialParam, ErrorSetting,
+    FailurePolicy, Mode, ServiceConfig, compile_rules,
 };
 use crate::{
     BackendVersion, CredentialsConfig, CredentialsLocation, DenialKind, MappingRule, MappingRules,
@@ -490,11 +494,15 @@ impl Reader<'_> {
             });
         }
 
+        let (mode, policy) = self.mode(proxy, &proxy_path)?;
         builder = builder
             .mapping_rules(self.rules(proxy, &proxy_path)?)
             .empty_rules_match_nothing()
             .field_path("mapping_rules", join(&proxy_path, "proxy_rules"))
-            .mode(self.mode(proxy, &proxy_path)?);
+            .mode(mode);
+        if let Some(policy) = policy {
+            builder = builder.failure_policy(policy);
+        }
         Ok((service_id, builder))
     }
 
@@ -564,15 +572,21 @@ impl Reader<'_> {
         Ok(rules)
     }
 
-    fn mode(&self, proxy: &Map<String, Value>, path: &str) -> Result<Mode, ConfigError> {
+    /// The mode and, when the chain has a batcher and a caching policy, the
+    /// failure policy.
+    fn mode(
+        &self,
+        proxy: &Map<String, Value>,
+        path: &str,
+    ) -> Result<(Mode, Option<FailurePolicy>), ConfigError> {
         let chain_path = join(path, "policy_chain");
         let chain = match proxy.get("policy_chain") {
-            None | Some(Value::Null) => return Ok(Mode::Sync),
+            None | Some(Value::Null) => return Ok((Mode::Sync, None)),
             Some(Value::Array(chain)) => chain,
             Some(_) => return Err(self.error(&chain_path, "expected an array")),
         };
         let mut batcher = None;
-        let mut outage = OutageBehaviour::default();
+        let mut caching = None;
         let empty = Map::new();
         for (i, policy) in chain.iter().enumerate() {
             let policy_path = format!("{chain_path}[{i}]");
@@ -601,31 +615,28 @@ impl Reader<'_> {
                 }
                 "caching" => {
                     if let Some(kind) = self.string(conf, &conf_path, "caching_type")? {
-                        outage = match kind.as_str() {
-                            "strict" => OutageBehaviour::Strict,
-                            "resilient" => OutageBehaviour::Resilient,
-                            "allow" => OutageBehaviour::Allow,
-                            "none" => OutageBehaviour::None,
-                            other => {
-                                return Err(self.error(
-                                    &join(&conf_path, "caching_type"),
-                                    format!("{other:?} is not strict, resilient, allow or none"),
-                                ));
-                            }
-                        };
+                        caching = Some(CachingType::parse(&kind).ok_or_else(|| {
+                            self.error(
+                                &join(&conf_path, "caching_type"),
+                                format!("{kind:?} is not strict, resilient, allow or none"),
+                            )
+                        })?);
                     }
                 }
                 _ => {}
             }
         }
-        Ok(match batcher {
-            Some((ttl, flush_interval)) => Mode::Cached(CacheSettings {
-                ttl,
-                flush_interval,
-                outage,
-                ..CacheSettings::default()
-            }),
-            None => Mode::Sync,
+        Ok(match (batcher, caching) {
+            (Some(_), Some(caching)) if !caching.caches() => (Mode::Sync, None),
+            (Some((ttl, flush_interval)), caching) => (
+                Mode::Cached(CacheSettings {
+                    ttl,
+                    flush_interval,
+                    ..CacheSettings::default()
+                }),
+                caching.map(|c| c.policy(None)),
+            ),
+            (None, _) => (Mode::Sync, None),
         })
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use http::StatusCode;
 
 use super::{
-    CacheSettings, Config, ConfigError, FailurePolicy, Mode, OutageBehaviour, RateLimitHeaders,
+    CacheSettings, Config, ConfigError, FailurePolicy, Mode, RateLimitHeaders,
     file::parse_project_config, proxy::config_from_proxy_json,
 };
 use crate::{
@@ -113,8 +113,11 @@ fn config_enums_deserialize_from_the_file_spellings() {
     }
     assert_eq!(read::<FailurePolicy>("open"), FailurePolicy::Open);
     assert_eq!(read::<FailurePolicy>("closed"), FailurePolicy::Closed);
-    assert_eq!(read::<OutageBehaviour>("strict"), OutageBehaviour::Strict);
-    assert_eq!(read::<OutageBehaviour>("none"), OutageBehaviour::None);
+    assert_eq!(read::<FailurePolicy>("resilient"), FailurePolicy::Resilient);
+    // the gateway's caching modes, the former outage spellings
+    assert_eq!(read::<FailurePolicy>("strict"), FailurePolicy::Closed);
+    assert_eq!(read::<FailurePolicy>("allow"), FailurePolicy::Open);
+    assert!(serde_json::from_str::<FailurePolicy>("\"none\"").is_err());
     assert_eq!(read::<RateLimitHeaders>("ietf"), RateLimitHeaders::Ietf);
     assert_eq!(read::<RateLimitHeaders>("off"), RateLimitHeaders::Off);
     assert_eq!(read::<BackendVersion>("1"), BackendVersion::UserKey);
@@ -179,9 +182,9 @@ fn one_service_from_every_source_gives_the_same_config() {
         .mode(Mode::Cached(CacheSettings {
             ttl: Duration::from_secs(30),
             flush_interval: Duration::from_secs(7),
-            outage: OutageBehaviour::Strict,
             ..CacheSettings::default()
         }))
+        .failure_policy(FailurePolicy::Closed)
         .build()
         .unwrap();
     let from_file = parse_project_config(
@@ -224,6 +227,7 @@ fn one_service_from_every_source_gives_the_same_config() {
                 "THREESCALE_CREDENTIALS_LOCATION" => "headers",
                 "THREESCALE_ERROR_STATUS_NO_MATCH" => "412",
                 "THREESCALE_ERROR_BODY_NO_MATCH" => "no rule",
+                "THREESCALE_FAILURE_POLICY" => "strict",
                 _ => return None,
             }
             .to_string(),
@@ -361,4 +365,120 @@ fn an_environment_backend_url_over_a_file_is_checked_as_the_environment_s() {
         ("env", "THREESCALE_BACKEND_URL")
     );
     assert_eq!(ok.unwrap().service.backend_url, "http://127.0.0.1:3001");
+}
+
+/// The former `mode.cached.outage` key and `failure_policy: closed|open` of
+/// project files still load, with the behaviour they had together.
+#[test]
+fn former_outage_spellings_keep_their_behaviour() {
+    let file = |mode: &str, policy: Option<&str>| {
+        let policy = policy.map_or(String::new(), |p| format!(r#", "failure_policy": "{p}""#));
+        let json =
+            format!(r#"{{"service": {{"id": 1, "service_token": "t"}}, "mode": {mode}{policy}}}"#);
+        let config = parse_project_config(&json, "file").unwrap();
+        (
+            matches!(config.mode, Mode::Cached(_)),
+            config.failure_policy,
+        )
+    };
+    let cached = |outage: &str| format!(r#"{{"cached": {{"outage": "{outage}"}}}}"#);
+    use FailurePolicy::*;
+    for (outage, policy, expected) in [
+        ("strict", None, (true, Closed)),
+        ("strict", Some("closed"), (true, Closed)),
+        ("strict", Some("open"), (true, Open)),
+        ("resilient", None, (true, Resilient)),
+        ("resilient", Some("closed"), (true, Resilient)),
+        ("resilient", Some("open"), (true, Open)),
+        ("allow", None, (true, Open)),
+        ("allow", Some("closed"), (true, Open)),
+        // no cache: one authrep per request, the failure policy as set
+        ("none", None, (false, Resilient)),
+        ("none", Some("closed"), (false, Closed)),
+        ("none", Some("open"), (false, Open)),
+    ] {
+        assert_eq!(
+            file(&cached(outage), policy),
+            expected,
+            "{outage} {policy:?}"
+        );
+    }
+    // The new spellings, and the defaults of both modes.
+    assert_eq!(file(r#""cached""#, None), (true, Resilient));
+    assert_eq!(file(r#""sync""#, None), (false, Resilient));
+    assert_eq!(file(r#""cached""#, Some("strict")), (true, Closed));
+    assert_eq!(file(r#""cached""#, Some("allow")), (true, Open));
+    let err = parse_project_config(
+        r#"{"service": {"id": 1, "service_token": "t"}, "failure_policy": "sometimes"}"#,
+        "file",
+    )
+    .unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains("failure_policy") && message.contains("resilient"),
+        "{message}"
+    );
+}
+
+/// The gateway's caching policy: `strict`, `resilient`, `allow` select the
+/// failure policy behind a batcher, `none` selects Sync mode; without a
+/// batcher the caching policy is not read (Sync mode, default policy).
+#[test]
+fn the_gateway_caching_type_selects_the_failure_policy_or_sync_mode() {
+    let proxy = |caching: &str, batcher: bool| {
+        let batcher = if batcher {
+            r#"{"name": "apicast.policy.3scale_batcher"},"#
+        } else {
+            ""
+        };
+        let json = format!(
+            r#"{{"id": 5, "backend_authentication_type": "service_token",
+            "backend_authentication_value": "t", "proxy": {{"policy_chain": [{batcher}
+              {{"name": "apicast.policy.caching", "configuration": {{"caching_type": "{caching}"}}}},
+              {{"name": "apicast.policy.apicast"}}]}}}}"#
+        );
+        let config = config_from_proxy_json(&json, "proxy").unwrap();
+        (
+            matches!(config.mode, Mode::Cached(_)),
+            config.failure_policy,
+        )
+    };
+    use FailurePolicy::*;
+    assert_eq!(proxy("strict", true), (true, Closed));
+    assert_eq!(proxy("resilient", true), (true, Resilient));
+    assert_eq!(proxy("allow", true), (true, Open));
+    assert_eq!(proxy("none", true), (false, Resilient));
+    for caching in ["strict", "resilient", "allow", "none"] {
+        assert_eq!(proxy(caching, false), (false, Resilient), "{caching}");
+    }
+}
+
+#[test]
+fn the_failure_policy_variable_takes_every_spelling() {
+    let env = |value: &'static str| {
+        Config::from_vars(move |name| {
+            Some(
+                match name {
+                    "THREESCALE_SERVICE_ID" => "1",
+                    "THREESCALE_SERVICE_TOKEN" => "t",
+                    "THREESCALE_FAILURE_POLICY" => value,
+                    _ => return None,
+                }
+                .to_string(),
+            )
+        })
+    };
+    use FailurePolicy::*;
+    for (value, policy) in [
+        ("closed", Closed),
+        ("strict", Closed),
+        ("resilient", Resilient),
+        ("open", Open),
+        ("allow", Open),
+    ] {
+        assert_eq!(env(value).unwrap().failure_policy, policy, "{value}");
+    }
+    let err = env("none").unwrap_err();
+    assert_eq!(err.field, "THREESCALE_FAILURE_POLICY");
+    assert!(err.to_string().contains("resilient"), "{err}");
 }

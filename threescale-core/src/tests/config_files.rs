@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::{
     BackendVersion, Config, ConfigError, CredentialsLocation, DenialKind, FailurePolicy, Mode,
-    OutageBehaviour, ProviderAuth, RateLimitHeaders,
+    ProviderAuth, RateLimitHeaders,
     config::{file::parse_project_config, proxy::parse_proxy_config},
 };
 use http::StatusCode;
@@ -198,7 +198,7 @@ fn the_policy_chain_chooses_the_engine_mode() {
     };
     assert_eq!(settings.ttl, Duration::from_secs(30));
     assert_eq!(settings.flush_interval, Duration::from_secs(3));
-    assert_eq!(settings.outage, OutageBehaviour::Strict);
+    assert_eq!(config.failure_policy, FailurePolicy::Closed);
 
     let config = Config::from_proxy_config(&json(r#"[{"name": "3scale_batcher"}]"#)).unwrap();
     let Mode::Cached(settings) = config.mode else {
@@ -365,7 +365,7 @@ fn the_sample_project_file_loads_every_setting() {
     assert_eq!(config.service.backend_url, "http://127.0.0.1:3001");
     assert_eq!(config.timeout, Duration::from_millis(2000));
     assert_eq!(config.service.mapping_rules.rules().len(), 4);
-    assert_eq!(config.failure_policy, FailurePolicy::Closed);
+    assert_eq!(config.failure_policy, FailurePolicy::Resilient);
     assert_eq!(config.bypass_paths, vec!["/health".to_string()]);
     assert_eq!(config.rate_limit_headers, RateLimitHeaders::Legacy);
     let Mode::Cached(settings) = config.mode else {
@@ -373,7 +373,6 @@ fn the_sample_project_file_loads_every_setting() {
     };
     assert_eq!(settings.ttl, Duration::from_secs(10));
     assert_eq!(settings.flush_interval, Duration::from_secs(5));
-    assert_eq!(settings.outage, OutageBehaviour::Resilient);
     let no_match = config.service.error_responses.get(DenialKind::NoMatch);
     assert_eq!(no_match.content_type, "application/json");
     assert_eq!(
