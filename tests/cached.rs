@@ -275,7 +275,7 @@ async fn local_429_comes_at_the_backends_count() {
     for mode in [Mode::Sync, cached(60_000, 60_000)] {
         let backend = Backend::start(LOAD_BACKEND).await;
         let sync = matches!(mode, Mode::Sync);
-        let engine = engine(&backend, mode.clone());
+        let engine = engine(&backend, mode);
         let app = serve(Adapter::Axum, engine.clone());
         let client = reqwest::Client::new();
         let mut statuses = Vec::new();
