@@ -3,12 +3,20 @@
 //! - `threescale map --config FILE [--explain] [--service ID]`: reads `METHOD PATH[?QUERY]`
 //!   lines on stdin and prints, per line, the usage the mapping rules give:
 //!   `{"usage":{"hits":1},"rules":[0]}`.
-//! - `threescale emulate --config FILE [--listen 127.0.0.1:3001]`: runs the
-//!   local 3scale backend emulator.
+//! - `threescale emulate --config FILE [--listen 127.0.0.1:3001] [--tls-cert PEM
+//!   --tls-key PEM [--tls-client-ca PEM]]`: runs the local 3scale backend
+//!   emulator, over HTTPS (and mutual TLS) when given a certificate.
 //! - `threescale import-openapi FILE [--prefix /v1]`: prints mapping rules for
 //!   an OpenAPI 3 document, in the project's YAML format.
-//! - `threescale authrep --config FILE (--user-key K | --app-id ID [--app-key K])
-//!   [--usage metric=N]...`: one authrep call with a config's backend settings.
+//! - `threescale authrep [--config FILE] (--user-key K | --app-id ID [--app-key K])
+//!   [--referrer R] [--usage metric=N]...`: one authrep call with a config's
+//!   backend settings. Exits 0 when authorized, 1 when denied, 2 on errors.
+//!   Secrets can stay off the command line (where other users of the machine
+//!   can read them): without `--config` the configuration comes from the
+//!   `THREESCALE_*` variables (`THREESCALE_SERVICE_TOKEN`, `THREESCALE_PROVIDER_KEY`,
+//!   `THREESCALE_CONFIG`, or the admin portal through `THREESCALE_PORTAL_ENDPOINT`
+//!   with its access token), and the application's credentials from
+//!   `THREESCALE_USER_KEY`, or `THREESCALE_APP_ID` and `THREESCALE_APP_KEY`.
 
 use std::{
     io::{BufRead, Write},
@@ -56,6 +64,15 @@ enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:3001")]
         listen: SocketAddr,
+        /// Serve HTTPS with this certificate chain (PEM; needs --tls-key).
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The certificate's private key (PEM).
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// Require client certificates issued by these authorities (PEM): mutual TLS.
+        #[arg(long, requires = "tls_cert")]
+        tls_client_ca: Option<PathBuf>,
     },
     /// Prints mapping rules for an OpenAPI 3 document as the project's YAML.
     ImportOpenapi {
@@ -66,24 +83,34 @@ enum Command {
         prefix: Option<String>,
     },
     /// Sends one authrep with a config's backend settings and prints the answer.
+    /// Exits 0 when authorized, 1 when denied, 2 on errors.
     Authrep {
-        /// The project's config or a proxy config JSON.
+        /// The project's config or a proxy config JSON (default: the
+        /// THREESCALE_* variables, or the admin portal of THREESCALE_PORTAL_ENDPOINT).
         #[arg(long)]
-        config: PathBuf,
-        /// The application's user key.
+        config: Option<PathBuf>,
+        /// The application's user key (or THREESCALE_USER_KEY).
         #[arg(long, conflicts_with = "app_id")]
         user_key: Option<String>,
-        /// The application's id.
+        /// The application's id (or THREESCALE_APP_ID).
         #[arg(long)]
         app_id: Option<String>,
-        /// The application's key.
+        /// The application's key (or THREESCALE_APP_KEY).
         #[arg(long, requires = "app_id")]
         app_key: Option<String>,
+        /// The referrer to send (for applications with referrer filters).
+        #[arg(long)]
+        referrer: Option<String>,
         /// `metric=N`, repeatable (default `hits=1`).
         #[arg(long)]
         usage: Vec<String>,
     },
 }
+
+/// Exit status of `authrep` when the backend denied the application.
+const EXIT_DENIED: u8 = 1;
+/// Exit status of every command on errors (as clap's for bad arguments).
+const EXIT_ERROR: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -92,22 +119,41 @@ fn main() -> ExitCode {
             config,
             explain,
             service,
-        } => map(&config, explain, service.as_deref()),
-        Command::Emulate { config, listen } => emulate(config, listen),
-        Command::ImportOpenapi { file, prefix } => import_openapi(&file, prefix.as_deref()),
+        } => map(&config, explain, service.as_deref()).map(|()| ExitCode::SUCCESS),
+        Command::Emulate {
+            config,
+            listen,
+            tls_cert,
+            tls_key,
+            tls_client_ca,
+        } => emulate(config, listen, tls_cert, tls_key, tls_client_ca).map(|()| ExitCode::SUCCESS),
+        Command::ImportOpenapi { file, prefix } => {
+            import_openapi(&file, prefix.as_deref()).map(|()| ExitCode::SUCCESS)
+        }
         Command::Authrep {
             config,
             user_key,
             app_id,
             app_key,
+            referrer,
             usage,
-        } => authrep(&config, user_key, app_id, app_key, &usage),
+        } => authrep(
+            config.as_deref(),
+            AppArgs {
+                user_key,
+                app_id,
+                app_key,
+            },
+            referrer,
+            &usage,
+            &|name| std::env::var(name).ok(),
+        ),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(message) => {
             eprintln!("threescale: {message}");
-            ExitCode::FAILURE
+            ExitCode::from(EXIT_ERROR)
         }
     }
 }
@@ -214,17 +260,39 @@ fn map_one(
     line
 }
 
-fn emulate(config: PathBuf, listen: SocketAddr) -> Result<(), String> {
+fn emulate(
+    config: PathBuf,
+    listen: SocketAddr,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    tls_client_ca: Option<PathBuf>,
+) -> Result<(), String> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
+    let tls = match (tls_cert, tls_key) {
+        (Some(cert), Some(key)) => {
+            let tls = threescale_emulator::EmulatorTls::from_files(cert, key)
+                .map_err(|e| e.to_string())?;
+            Some(match tls_client_ca {
+                Some(ca) => tls
+                    .require_client_cert_file(ca)
+                    .map_err(|e| e.to_string())?,
+                None => tls,
+            })
+        }
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
-    println!("3scale backend emulator on http://{listen} (Ctrl-C stops it)");
+    println!("3scale backend emulator on {scheme}://{listen} (Ctrl-C stops it)");
     runtime
-        .block_on(threescale_emulator::serve_from_file(&config, listen))
+        .block_on(threescale_emulator::serve_from_file_tls(
+            &config, listen, tls,
+        ))
         .map_err(|e| e.to_string())
 }
 
@@ -264,20 +332,75 @@ fn yaml_string(value: &str) -> String {
     Value::String(value.to_string()).to_string()
 }
 
-fn authrep(
-    config: &std::path::Path,
+/// The application's credentials as given on the command line.
+struct AppArgs {
     user_key: Option<String>,
     app_id: Option<String>,
     app_key: Option<String>,
+}
+
+impl AppArgs {
+    /// The command line's credentials, else the environment's.
+    fn credentials(self, var: &dyn Fn(&str) -> Option<String>) -> Result<AppCredentials, String> {
+        let var = |name: &str| var(name).filter(|v| !v.is_empty());
+        let (user_key, app_id) = if self.user_key.is_some() || self.app_id.is_some() {
+            (self.user_key, self.app_id)
+        } else {
+            match (var("THREESCALE_USER_KEY"), var("THREESCALE_APP_ID")) {
+                (Some(_), Some(_)) => {
+                    return Err(
+                        "THREESCALE_USER_KEY and THREESCALE_APP_ID are both set; keep one".into(),
+                    );
+                }
+                both => both,
+            }
+        };
+        let app_key = || self.app_key.clone().or_else(|| var("THREESCALE_APP_KEY"));
+        match (user_key, app_id) {
+            (Some(key), _) => Ok(AppCredentials::user_key(key)),
+            (None, Some(id)) => Ok(match app_key() {
+                Some(key) => AppCredentials::app_id_key(id, key),
+                None => AppCredentials::app_id(id),
+            }),
+            (None, None) => Err(
+                "give --user-key or --app-id (or set THREESCALE_USER_KEY, or THREESCALE_APP_ID \
+                 and THREESCALE_APP_KEY)"
+                    .into(),
+            ),
+        }
+    }
+}
+
+/// The configuration: the file given, else the environment (the admin portal
+/// when `THREESCALE_PORTAL_ENDPOINT` is set).
+async fn load_config(
+    config: Option<&std::path::Path>,
+    var: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, String> {
+    if let Some(path) = config {
+        let path = path.display().to_string();
+        // The file, with the environment's overrides (backend URL, TLS), as
+        // `THREESCALE_CONFIG` would give it.
+        return Config::from_vars(|name| match name {
+            "THREESCALE_CONFIG" => Some(path.clone()),
+            _ => var(name),
+        })
+        .map_err(|e| e.to_string());
+    }
+    if let Some(portal) = threescale_core::Portal::from_vars(var).map_err(|e| e.to_string())? {
+        return portal.load().await.map_err(|e| e.to_string());
+    }
+    Config::from_vars(var).map_err(|e| format!("{e} (or give --config FILE)"))
+}
+
+fn authrep(
+    config: Option<&std::path::Path>,
+    app: AppArgs,
+    referrer: Option<String>,
     usage: &[String],
-) -> Result<(), String> {
-    let config = Config::from_file(config).map_err(|e| e.to_string())?;
-    let credentials = match (user_key, app_id, app_key) {
-        (Some(key), _, _) => AppCredentials::user_key(key),
-        (None, Some(id), Some(key)) => AppCredentials::app_id_key(id, key),
-        (None, Some(id), None) => AppCredentials::app_id(id),
-        (None, None, _) => return Err("give --user-key or --app-id".into()),
-    };
+    var: &dyn Fn(&str) -> Option<String>,
+) -> Result<ExitCode, String> {
+    let credentials = app.credentials(var)?;
     let mut total = Usage::default();
     for item in usage {
         let (metric, value) = item
@@ -291,16 +414,19 @@ fn authrep(
     if total.is_empty() {
         total = Usage::hits();
     }
-    let client = BackendClient::builder(config.service.provider_auth.clone())
-        .url(config.service.backend_url.clone())
-        .timeout(config.timeout)
-        .build()
-        .map_err(|e| e.to_string())?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    let request = AuthRequest::new(credentials).usage(total);
+    let config = runtime.block_on(load_config(config, var))?;
+    let client = BackendClient::builder(config.service.provider_auth.clone())
+        .url(config.service.backend_url.clone())
+        .timeout(config.timeout)
+        .tls(config.tls.clone())
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut request = AuthRequest::new(credentials).usage(total);
+    request.referrer = referrer;
     let answer = match runtime.block_on(client.authrep(&request)) {
         Ok(answer) => answer,
         // An `<error>` document is the backend's answer, not a failure to ask.
@@ -318,7 +444,7 @@ fn authrep(
                     "reason": message,
                 })
             );
-            return Ok(());
+            return Ok(ExitCode::from(EXIT_DENIED));
         }
         Err(error) => return Err(error.to_string()),
     };
@@ -348,5 +474,9 @@ fn authrep(
             "usage_reports": reports,
         })
     );
-    Ok(())
+    Ok(if answer.is_authorized() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_DENIED)
+    })
 }

@@ -428,9 +428,278 @@ async fn authrep_calls_the_configured_backend() {
     })
     .await
     .unwrap();
-    let answer: Value = serde_json::from_str(&stdout_lines(&output)[0]).unwrap();
+    assert_eq!(output.status.code(), Some(1), "denied exits 1");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let answer: Value = serde_json::from_str(stdout.lines().next().unwrap()).unwrap();
     assert_eq!(answer["status"], 403);
     assert_eq!(answer["authorized"], false);
     assert_eq!(answer["error_code"], "user_key_invalid");
     assert!(!lines_contain(&output, "no-such-key"));
+}
+
+/// Runs the binary with exactly these `THREESCALE_*` variables (none inherited).
+fn run_env(args: &[&str], vars: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(BIN);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("THREESCALE_") || name.starts_with("APICAST_") {
+            command.env_remove(name);
+        }
+    }
+    command
+        .args(args)
+        .envs(vars.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .expect("the threescale binary runs")
+}
+
+async fn run_env_async(args: &[&str], vars: &[(&str, &str)]) -> Output {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let vars: Vec<(String, String)> = vars
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let vars: Vec<(&str, &str)> = vars.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        run_env(&args, &vars)
+    })
+    .await
+    .unwrap()
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+#[tokio::test]
+async fn authrep_exits_0_when_authorized_1_when_denied_2_on_errors() {
+    let emulator = emulator().await;
+    let url = emulator.url();
+    let backend = [
+        ("THREESCALE_BACKEND_URL", url.as_str()),
+        ("THREESCALE_SERVICE_TOKEN", "tok-1001"),
+        ("THREESCALE_SERVICE_ID", "1001"),
+    ];
+    let with = |extra: &[(&'static str, &'static str)]| {
+        let mut vars = backend.to_vec();
+        vars.extend_from_slice(extra);
+        vars
+    };
+
+    let output = run_env_async(&["authrep"], &with(&[("THREESCALE_USER_KEY", "uk-basic")])).await;
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+
+    // Over the limit: a 409 denial.
+    let output = run_env_async(
+        &["authrep", "--usage", "hits=5000"],
+        &with(&[("THREESCALE_USER_KEY", "uk-basic")]),
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(
+        text(&output).contains("\"authorized\":false"),
+        "{}",
+        text(&output)
+    );
+
+    // An unknown key: the backend's refusal is a denial too.
+    let output = run_env_async(&["authrep"], &with(&[("THREESCALE_USER_KEY", "nope")])).await;
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+
+    // Errors: no credentials, a bad usage, an unreachable backend, no config.
+    let output = run_env_async(&["authrep"], &with(&[])).await;
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(
+        text(&output).contains("THREESCALE_USER_KEY"),
+        "{}",
+        text(&output)
+    );
+    let output = run_env_async(
+        &["authrep", "--user-key", "uk-basic", "--usage", "hits"],
+        &with(&[]),
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let unreachable = format!("http://{closed}");
+    let output = run_env_async(
+        &["authrep", "--user-key", "uk-basic"],
+        &[
+            ("THREESCALE_BACKEND_URL", unreachable.as_str()),
+            ("THREESCALE_SERVICE_TOKEN", "tok-1001"),
+            ("THREESCALE_SERVICE_ID", "1001"),
+        ],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(!text(&output).contains("tok-1001"), "{}", text(&output));
+    let output = run_env_async(&["authrep", "--user-key", "uk-basic"], &[]).await;
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(text(&output).contains("--config"), "{}", text(&output));
+
+    // Only the authorized call counted.
+    assert_eq!(usage(&emulator, "1001", "uk-basic").get("hits"), Some(&1));
+}
+
+#[tokio::test]
+async fn authrep_takes_every_secret_from_the_environment() {
+    let emulator = emulator().await;
+    let url = emulator.url();
+    // The provider's token and the user key: nothing secret on the command line.
+    let output = run_env_async(
+        &["authrep", "--usage", "orders=3"],
+        &[
+            ("THREESCALE_BACKEND_URL", url.as_str()),
+            ("THREESCALE_SERVICE_TOKEN", "tok-1001"),
+            ("THREESCALE_SERVICE_ID", "1001"),
+            ("THREESCALE_USER_KEY", "uk-basic"),
+        ],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(usage(&emulator, "1001", "uk-basic").get("orders"), Some(&3));
+
+    // The command line wins over the environment.
+    let output = run_env_async(
+        &["authrep", "--user-key", "nope"],
+        &[
+            ("THREESCALE_BACKEND_URL", url.as_str()),
+            ("THREESCALE_SERVICE_TOKEN", "tok-1001"),
+            ("THREESCALE_SERVICE_ID", "1001"),
+            ("THREESCALE_USER_KEY", "uk-basic"),
+        ],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+
+    // The admin portal's access token from THREESCALE_PORTAL_ENDPOINT, the app
+    // id and key from their variables.
+    let config = EmulatorConfig::from_yaml_str(
+        r#"
+admin_access_token: "portal-secret"
+services:
+  - id: "2002"
+    backend_version: "2"
+    service_token: "tok-2002"
+    metrics: [{ name: hits }]
+    plans: [{ name: pro }]
+    applications:
+      - { plan: pro, app_id: "app1", app_keys: ["key1"] }
+"#,
+    )
+    .unwrap();
+    let portal = Emulator::start(config).await.unwrap();
+    let endpoint = portal.portal_endpoint("portal-secret");
+    let backend = portal.url();
+    let vars = |key: &'static str| {
+        vec![
+            ("THREESCALE_PORTAL_ENDPOINT", endpoint.clone()),
+            ("THREESCALE_SERVICE_ID", "2002".to_string()),
+            ("THREESCALE_BACKEND_URL", backend.clone()),
+            ("THREESCALE_APP_ID", "app1".to_string()),
+            ("THREESCALE_APP_KEY", key.to_string()),
+        ]
+    };
+    for (key, code) in [("key1", 0), ("wrong-key", 1)] {
+        let owned = vars(key);
+        let vars: Vec<(&str, &str)> = owned.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        let output = run_env_async(&["authrep"], &vars).await;
+        assert_eq!(output.status.code(), Some(code), "{key}: {}", text(&output));
+        assert!(
+            !text(&output).contains("portal-secret"),
+            "{}",
+            text(&output)
+        );
+    }
+    portal.shutdown().await;
+}
+
+#[tokio::test]
+async fn emulate_serves_https_and_authrep_trusts_the_ca_it_is_given() {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair, KeyUsagePurpose};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca_key = KeyPair::generate().unwrap();
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let server_key = KeyPair::generate().unwrap();
+    let server = CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .unwrap()
+        .signed_by(&server_key, &ca, &ca_key)
+        .unwrap();
+    let ca_file = TempFile::new("ca.pem", &ca.pem());
+    let cert_file = TempFile::new("server.pem", &server.pem());
+    let key_file = TempFile::new("server.key", &server_key.serialize_pem());
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let _child = Child(
+        Command::new(BIN)
+            .args([
+                "emulate",
+                "--config",
+                &example("emulator.yaml"),
+                "--listen",
+                &listen,
+                "--tls-cert",
+                cert_file.path(),
+                "--tls-key",
+                key_file.path(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let url = format!("https://{listen}");
+    let vars = |ca: Option<&str>| {
+        let mut vars = vec![
+            ("THREESCALE_BACKEND_URL", url.clone()),
+            ("THREESCALE_SERVICE_TOKEN", "demo-service-token".to_string()),
+            ("THREESCALE_SERVICE_ID", "2555417777820".to_string()),
+            ("THREESCALE_USER_KEY", "demo-user-key".to_string()),
+        ];
+        if let Some(ca) = ca {
+            vars.push(("THREESCALE_TLS_CA_FILE", ca.to_string()));
+        }
+        vars
+    };
+    let call = |vars: Vec<(&'static str, String)>| async move {
+        let vars: Vec<(&str, &str)> = vars.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        run_env_async(&["authrep"], &vars).await
+    };
+    // Wait for the emulator (an untrusted answer also proves it listens).
+    let mut output = call(vars(Some(ca_file.path()))).await;
+    for _ in 0..100 {
+        if output.status.code() == Some(0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        output = call(vars(Some(ca_file.path()))).await;
+    }
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+
+    let output = call(vars(None)).await;
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(text(&output).contains("TLS"), "{}", text(&output));
+    assert!(
+        text(&output).contains("THREESCALE_TLS_CA_FILE"),
+        "{}",
+        text(&output)
+    );
 }

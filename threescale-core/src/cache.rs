@@ -1,6 +1,18 @@
 //! Cached mode: authorizations cached per (service, credentials), hits counted
 //! locally against the plan's limits, one backend call per key at a time.
 //!
+//! Referrer: the backend's answer depends on the referrer sent (referrer
+//! filters), yet an application has one set of counters whatever the referrer:
+//! one entry per application, which remembers the referrers the backend let
+//! through for it (at most [`MAX_REFERRERS`], each at most
+//! [`MAX_REMEMBERED_REFERRER`] bytes). A request with any other referrer (or
+//! none, when the entry was filled with one) is checked with `authorize` first,
+//! and counted in the same entry when the backend lets it through. So an allow
+//! seen for one referrer never admits another, and a client choosing a new
+//! `Referer` for each request never gets a fresh set of counters. A refusal of
+//! the referrer itself (`referrer_not_allowed`) is that request's answer only,
+//! never cached for the application.
+//!
 //! An entry is filled by `authorize` (with the `hierarchy` and `limit_headers`
 //! extensions, and the request's usage as *predicted* usage, which the backend
 //! checks and does not store), which returns the application's limits and
@@ -55,14 +67,39 @@ const MAX_ACCEPTED_METRICS: usize = 1024;
 /// Longer metric names are never remembered (they are checked every time).
 const MAX_METRIC_NAME: usize = 256;
 
+/// At most this many referrers are remembered per entry; others are checked
+/// with the backend every time.
+pub(crate) const MAX_REFERRERS: usize = 8;
+
+/// Longer referrers are never remembered (they are checked every time).
+pub(crate) const MAX_REMEMBERED_REFERRER: usize = 256;
+
+/// The backend's error code for a referrer its filters refuse.
+const REFERRER_REFUSED: &str = "referrer_not_allowed";
+
 /// The bytes each entry is charged for the cache's own bookkeeping (hash
 /// table slot, access-order and write-order nodes, reference counts), measured
 /// with the `memory` benchmark.
 const ENTRY_OVERHEAD: usize = 576;
 
+/// What an entry is cached under: the application's credentials. The
+/// referrers the backend let through live in the entry's slot.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct CacheKey {
+    credentials: AppCredentials,
+}
+
+impl CacheKey {
+    fn new(credentials: &AppCredentials) -> Self {
+        CacheKey {
+            credentials: credentials.clone(),
+        }
+    }
+}
+
 /// The cache of authorizations.
 pub(crate) struct AuthCache {
-    entries: moka::sync::Cache<AppCredentials, Slot>,
+    entries: moka::sync::Cache<CacheKey, Slot>,
     settings: CacheSettings,
     /// Metric names the backend has accepted for this service.
     accepted: arc_swap::ArcSwap<HashSet<Arc<str>>>,
@@ -77,6 +114,9 @@ struct SlotInner {
     cell: OnceCell<Entry>,
     /// The entry this one replaces, kept for outages (see `FailurePolicy`).
     previous: Option<Slot>,
+    /// The referrers the backend let through for this entry (`None`: the
+    /// request sent no referrer).
+    referrers: Mutex<Vec<Option<Arc<str>>>>,
 }
 
 #[derive(Debug)]
@@ -88,6 +128,9 @@ enum Entry {
     Denied {
         denial: Denial,
         expires: Instant,
+        /// The backend refused the filling request's referrer: this says
+        /// nothing of other referrers, so the entry is stale at once.
+        referrer_refused: bool,
     },
     Unavailable {
         until: Instant,
@@ -126,7 +169,7 @@ impl AuthCache {
         AuthCache {
             entries: moka::sync::Cache::builder()
                 .max_capacity(settings.max_bytes.max(1))
-                .weigher(move |key: &AppCredentials, slot: &Slot| {
+                .weigher(move |key: &CacheKey, slot: &Slot| {
                     let bytes = (key_bytes(key) + slot.bytes()) as u64;
                     u32::try_from(bytes.max(floor)).unwrap_or(u32::MAX)
                 })
@@ -168,23 +211,32 @@ impl AuthCache {
     }
 
     /// Charges a just-filled slot its real size, if it is still the key's slot.
-    fn reweigh(&self, credentials: &AppCredentials, slot: &Slot) {
+    fn reweigh(&self, key: CacheKey, slot: &Slot) {
         self.entries
-            .entry(credentials.clone())
+            .entry(key)
             .and_compute_with(|current| match current {
                 Some(current) if Arc::ptr_eq(&current.value().0, &slot.0) => Op::Put(slot.clone()),
                 _ => Op::Nop,
             });
     }
 
-    pub(crate) fn lookup(&self, credentials: &AppCredentials, usage: &Usage) -> CacheLookup {
+    pub(crate) fn lookup(
+        &self,
+        credentials: &AppCredentials,
+        referrer: Option<&str>,
+        usage: &Usage,
+    ) -> CacheLookup {
+        let key = CacheKey::new(credentials);
         let now = Instant::now();
-        if let Some(slot) = self.entries.get(credentials) {
+        if let Some(slot) = self.entries.get(&key) {
             match slot.0.cell.get() {
                 None => return CacheLookup::Miss(slot),
                 Some(entry) if !entry.expired(now) => {
-                    if matches!(entry, Entry::Allowed { .. }) && !self.accepts(usage) {
-                        // A metric the backend has not accepted yet: ask it once.
+                    if matches!(entry, Entry::Allowed { .. })
+                        && (!self.accepts(usage) || !slot.knows(referrer))
+                    {
+                        // A metric or a referrer the backend has not let
+                        // through for this entry yet: ask it once.
                         return CacheLookup::Miss(slot);
                     }
                     return match entry.decide(usage) {
@@ -199,7 +251,7 @@ impl AuthCache {
             let stale = slot;
             let result = self
                 .entries
-                .entry(credentials.clone())
+                .entry(key)
                 .and_compute_with(|current| match current {
                     Some(current) if !Arc::ptr_eq(&current.value().0, &stale.0) => Op::Nop,
                     _ => Op::Put(Slot::new(Some(stale.clone()))),
@@ -208,14 +260,14 @@ impl AuthCache {
         }
         let slot = self
             .entries
-            .entry(credentials.clone())
+            .entry(key)
             .or_insert_with(|| Slot::new(None))
             .into_value();
         CacheLookup::Miss(slot)
     }
 }
 
-fn slot_of(result: moka::ops::compute::CompResult<AppCredentials, Slot>) -> Option<Slot> {
+fn slot_of(result: moka::ops::compute::CompResult<CacheKey, Slot>) -> Option<Slot> {
     use moka::ops::compute::CompResult::*;
     match result {
         Unchanged(e) | Inserted(e) | ReplacedWith(e) | Removed(e) => Some(e.into_value()),
@@ -223,10 +275,14 @@ fn slot_of(result: moka::ops::compute::CompResult<AppCredentials, Slot>) -> Opti
     }
 }
 
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// The bytes a key holds.
-fn key_bytes(key: &AppCredentials) -> usize {
-    std::mem::size_of::<AppCredentials>()
-        + match key {
+fn key_bytes(key: &CacheKey) -> usize {
+    std::mem::size_of::<CacheKey>()
+        + match &key.credentials {
             AppCredentials::UserKey(key) => key.expose().len(),
             AppCredentials::AppId { app_id, app_key } => {
                 app_id.len() + app_key.as_ref().map_or(0, |k| k.expose().len())
@@ -239,7 +295,14 @@ impl Slot {
     /// cache's bookkeeping.
     fn bytes(&self) -> usize {
         let own = |slot: &Slot| {
-            std::mem::size_of::<SlotInner>() + slot.0.cell.get().map_or(0, Entry::bytes)
+            std::mem::size_of::<SlotInner>()
+                + slot.0.cell.get().map_or(0, Entry::bytes)
+                + lock(&slot.0.referrers)
+                    .iter()
+                    .map(|r| {
+                        std::mem::size_of::<Option<Arc<str>>>() + r.as_ref().map_or(0, |r| r.len())
+                    })
+                    .sum::<usize>()
         };
         ENTRY_OVERHEAD + own(self) + self.0.previous.as_ref().map_or(0, own)
     }
@@ -260,7 +323,27 @@ impl Slot {
         Slot(Arc::new(SlotInner {
             cell: OnceCell::new(),
             previous,
+            referrers: Mutex::new(Vec::new()),
         }))
+    }
+
+    /// Whether the backend let `referrer` through for this entry.
+    fn knows(&self, referrer: Option<&str>) -> bool {
+        lock(&self.0.referrers)
+            .iter()
+            .any(|known| known.as_deref() == referrer)
+    }
+
+    /// Remembers that the backend let `referrer` through for this entry
+    /// (within the bounds; others are checked every time).
+    fn learn(&self, referrer: Option<&str>) {
+        if referrer.is_some_and(|r| r.len() > MAX_REMEMBERED_REFERRER) {
+            return;
+        }
+        let mut known = lock(&self.0.referrers);
+        if known.len() < MAX_REFERRERS && !known.iter().any(|k| k.as_deref() == referrer) {
+            known.push(referrer.map(Arc::from));
+        }
     }
 }
 
@@ -496,28 +579,52 @@ impl AuthCache {
             let filled_here = &mut filled_here;
             slot.0
                 .cell
-                .get_or_init(|| async move {
+                .get_or_init(|| async {
                     let (entry, refusal) = self.fetch(decider, backend, credentials, usage).await;
+                    if !matches!(
+                        entry,
+                        Entry::Denied {
+                            referrer_refused: true,
+                            ..
+                        }
+                    ) {
+                        slot.learn(backend.referrer);
+                    }
                     *filled_here = Some(refusal);
                     entry
                 })
                 .await
         };
+        let referrer = backend.referrer;
         if let Some(refusal) = filled_here {
-            self.reweigh(credentials, &slot);
+            self.reweigh(CacheKey::new(credentials), &slot);
             if let Some(denial) = refusal {
                 return Verdict::Deny(denial);
             }
         }
-        if let Entry::Allowed { .. } = entry
-            && !self.accepts(usage)
+        if let Entry::Denied {
+            referrer_refused: true,
+            ..
+        } = entry
         {
-            // The entry was filled for another request's metrics: check these once.
-            match self
-                .verify_metrics(decider, backend, credentials, usage)
-                .await
-            {
-                Checked::Accepted => {}
+            // Another request's referrer was refused while it filled this
+            // entry: that says nothing of this request's referrer.
+            return match self.verify(decider, backend, credentials, usage).await {
+                Checked::Accepted(response) => verdict::from_answer(&response, true),
+                Checked::Refused(verdict) => verdict,
+                Checked::Unavailable => decider.during_outage(Known::Nothing, || None),
+            };
+        }
+        if let Entry::Allowed { .. } = entry
+            && (!self.accepts(usage) || !slot.knows(referrer))
+        {
+            // The entry was filled for another request's metrics or referrer:
+            // check these once; the hits still count in this entry.
+            match self.verify(decider, backend, credentials, usage).await {
+                Checked::Accepted(_) => {
+                    slot.learn(referrer);
+                    self.reweigh(CacheKey::new(credentials), &slot);
+                }
                 Checked::Refused(verdict) => return verdict,
                 // Usage the backend has not accepted is never admitted from a
                 // cached entry: for it, the application is unknown.
@@ -531,7 +638,11 @@ impl AuthCache {
         // accepted is never admitted from a cached entry.
         let previous = slot.0.previous.as_ref().and_then(|p| p.0.cell.get());
         let known = match previous {
-            Some(old) if self.accepts(usage) => {
+            Some(old)
+                if self.accepts(usage)
+                    && (!matches!(old, Entry::Allowed { .. })
+                        || slot.0.previous.as_ref().is_some_and(|p| p.knows(referrer))) =>
+            {
                 if old.expired(Instant::now()) {
                     Known::Expired
                 } else {
@@ -543,9 +654,10 @@ impl AuthCache {
         decider.during_outage(known, || previous.and_then(|old| old.decide(usage)))
     }
 
-    /// Asks the backend about `usage` (predicted: checked, not stored) for a
-    /// warm entry, and remembers its metrics when it accepts them.
-    async fn verify_metrics(
+    /// Asks the backend about `usage` (predicted: checked, not stored) and the
+    /// request's referrer for a warm entry, and remembers its metrics when it
+    /// accepts them.
+    async fn verify(
         &self,
         decider: &Decider,
         backend: Backend<'_>,
@@ -556,7 +668,7 @@ impl AuthCache {
             Ok(response) if usage_accepted(&response) => {
                 decider.answered();
                 self.accept(usage);
-                Checked::Accepted
+                Checked::Accepted(Box::new(response))
             }
             Ok(response) => {
                 decider.answered();
@@ -595,6 +707,19 @@ impl AuthCache {
         }
         let now = Instant::now();
         let entry = match answer {
+            Ok(response) if referrer_refused(&response) => {
+                decider.answered();
+                let denial = match verdict::from_answer(&response, false) {
+                    Verdict::Deny(denial) => denial,
+                    Verdict::Allow(_) => Denial::new(DenialKind::AuthFailed),
+                };
+                refusal = Some(denial.clone());
+                Entry::Denied {
+                    denial,
+                    expires: now,
+                    referrer_refused: true,
+                }
+            }
             Ok(response) => {
                 decider.answered();
                 let limits_denial = limits_denial(&response);
@@ -637,6 +762,7 @@ impl AuthCache {
                         Entry::Denied {
                             denial,
                             expires: later(now, settings.negative_ttl),
+                            referrer_refused: false,
                         }
                     }
                 }
@@ -646,6 +772,7 @@ impl AuthCache {
                     Some(denial) => Entry::Denied {
                         denial,
                         expires: later(now, settings.negative_ttl),
+                        referrer_refused: false,
                     },
                     None => Entry::Unavailable {
                         until: later(now, UNAVAILABLE_FOR),
@@ -657,10 +784,22 @@ impl AuthCache {
     }
 }
 
+/// Whether the backend refused the request's referrer (its filters), which
+/// says nothing of the application's other requests.
+fn referrer_refused(response: &crate::AuthResponse) -> bool {
+    !response.is_authorized()
+        && (response.rejection_reason.as_deref() == Some(REFERRER_REFUSED)
+            || response
+                .authorization
+                .as_ref()
+                .and_then(|a| a.reason.as_deref())
+                .is_some_and(|r| r.starts_with("referrer")))
+}
+
 /// What checking a request's metrics for a warm entry found.
 enum Checked {
-    /// The backend accepts them (now remembered).
-    Accepted,
+    /// The backend accepts them (the metrics now remembered): its answer.
+    Accepted(Box<crate::AuthResponse>),
     /// The backend refused the request: its verdict, as Sync mode would give it.
     Refused(Verdict),
     /// The backend could not be asked.
@@ -817,7 +956,7 @@ mod tests {
         for i in 0..2_000 {
             let key = AppCredentials::user_key(format!("{i:05}{}", "x".repeat(20_000)));
             assert!(matches!(
-                cache.lookup(&key, &Usage::hits()),
+                cache.lookup(&key, None, &Usage::hits()),
                 CacheLookup::Miss(_)
             ));
         }
@@ -839,7 +978,7 @@ mod tests {
         let cache = AuthCache::new(&settings);
         for i in 0..1_000 {
             let key = AppCredentials::user_key(format!("k{i}"));
-            let _ = cache.lookup(&key, &Usage::hits());
+            let _ = cache.lookup(&key, None, &Usage::hits());
         }
         let (entries, _) = cache.size();
         assert!(entries <= 100, "{entries}");

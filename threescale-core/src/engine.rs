@@ -90,10 +90,11 @@ struct Live {
 }
 
 impl Live {
-    fn backend(&self) -> Backend<'_> {
+    fn backend<'a>(&'a self, referrer: Option<&'a str>) -> Backend<'a> {
         Backend {
             client: &self.client,
             version: self.service.backend_version,
+            referrer,
         }
     }
 }
@@ -105,6 +106,7 @@ struct Inner {
     bypass_paths: Vec<BypassPath>,
     request: RequestPolicy,
     timeout: std::time::Duration,
+    tls: crate::TlsTrust,
     service_id: Arc<str>,
     /// The decision path: failure policy, reporter, outage log, backend counters.
     decider: Decider,
@@ -183,9 +185,9 @@ impl ThreeScale {
     }
 
     fn build(config: Config, token_verifier: Option<TokenVerifier>) -> Result<Self, StartError> {
-        let client = backend_client(&config.service, config.timeout)?;
+        let client = backend_client(&config.service, config.timeout, &config.tls)?;
         // Reports go out on the reporter's own thread, with connections of their own.
-        let report_client = backend_client(&config.service, config.timeout)?;
+        let report_client = backend_client(&config.service, config.timeout, &config.tls)?;
         // The one retry of a report POST that timed out waits longer for its answer.
         let late_answer_timeout = (config.timeout * 10).clamp(
             std::time::Duration::from_secs(10),
@@ -225,6 +227,7 @@ impl ThreeScale {
                     .collect(),
                 request: config.request,
                 timeout: config.timeout,
+                tls: config.tls,
                 decider: Decider::new(service_id.clone(), config.failure_policy, reporter),
                 service_id,
                 cache,
@@ -279,7 +282,7 @@ impl ThreeScale {
             current.client.clone()
         } else {
             let build = || {
-                backend_client(&service, self.inner.timeout)
+                backend_client(&service, self.inner.timeout, &self.inner.tls)
                     .map_err(|e| crate::ConfigError::new("update", "backend", e.to_string()))
             };
             let client = build()?;
@@ -436,8 +439,12 @@ impl ThreeScale {
                 },
             );
         }
+        let referrer = service
+            .referrer_header
+            .as_ref()
+            .and_then(|name| referrer_of(request, name));
         if let Some(cache) = &inner.cache {
-            match cache.lookup(&credentials, &matched.usage) {
+            match cache.lookup(&credentials, referrer.as_deref(), &matched.usage) {
                 CacheLookup::Decided(decision) => {
                     return Step::Done(self.finish(
                         decision,
@@ -451,6 +458,7 @@ impl ThreeScale {
                     return Step::Pending(PendingCheck {
                         engine: self.clone(),
                         credentials,
+                        referrer,
                         matched,
                         headers: response_headers,
                         slot: Some(slot),
@@ -463,6 +471,7 @@ impl ThreeScale {
         Step::Pending(PendingCheck {
             engine: self.clone(),
             credentials,
+            referrer,
             matched,
             headers: response_headers,
             slot: None,
@@ -603,11 +612,32 @@ impl ThreeScale {
 fn backend_client(
     service: &ServiceConfig,
     timeout: std::time::Duration,
+    tls: &crate::TlsTrust,
 ) -> Result<BackendClient, BackendError> {
     BackendClient::builder(service.provider_auth.clone())
         .url(service.backend_url.clone())
         .timeout(timeout)
+        .tls(tls.clone())
         .build()
+}
+
+/// The request's referrer as the backend may see it: the header's value, unless
+/// it is empty, `*` (the backend's "skip the check"), longer than
+/// [`crate::config::MAX_REFERRER_LEN`] or holds a control character; those are
+/// not sent, so the backend answers as for a missing referrer.
+fn referrer_of(request: &impl RequestView, header: &http::HeaderName) -> Option<Arc<str>> {
+    let value = request.header(header.as_str())?;
+    let usable = !value.is_empty()
+        && value != "*"
+        && value.len() <= crate::config::MAX_REFERRER_LEN
+        && !value.chars().any(char::is_control);
+    if !usable {
+        tracing::debug!(
+            "request referrer not sent to the backend (empty, `*`, too long or control characters)"
+        );
+        return None;
+    }
+    Some(value.into())
 }
 
 fn debug_requested(service: &ServiceConfig, request: &impl RequestView) -> bool {
@@ -634,6 +664,8 @@ fn constant_time_eq(given: &str, secret: &str) -> bool {
 pub struct PendingCheck {
     engine: ThreeScale,
     credentials: AppCredentials,
+    /// Sent as the backend's `referrer` (and part of the cache key).
+    referrer: Option<Arc<str>>,
     matched: MatchResult,
     headers: HeaderMap,
     slot: Option<crate::cache::Slot>,
@@ -666,6 +698,7 @@ impl PendingCheck {
         let PendingCheck {
             engine,
             credentials,
+            referrer,
             matched,
             headers,
             slot,
@@ -678,7 +711,7 @@ impl PendingCheck {
                 cache
                     .fill_and_decide(
                         &inner.decider,
-                        live.backend(),
+                        live.backend(referrer.as_deref()),
                         slot,
                         &credentials,
                         &matched.usage,
@@ -688,7 +721,11 @@ impl PendingCheck {
             _ => {
                 inner
                     .decider
-                    .authrep(live.backend(), &credentials, &matched.usage)
+                    .authrep(
+                        live.backend(referrer.as_deref()),
+                        &credentials,
+                        &matched.usage,
+                    )
                     .await
             }
         };

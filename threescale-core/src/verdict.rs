@@ -93,11 +93,13 @@ pub(crate) const fn during_outage(policy: FailurePolicy, known: Known) -> Outage
     }
 }
 
-/// The backend a check talks to: the client and the service's backend version.
+/// The backend a check talks to: the client, the service's backend version,
+/// and the request's referrer (sent with every auth call of the check).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Backend<'a> {
     pub(crate) client: &'a BackendClient,
     pub(crate) version: BackendVersion,
+    pub(crate) referrer: Option<&'a str>,
 }
 
 /// The narrow handle of the decision path: what deciding needs from the
@@ -144,7 +146,7 @@ impl Decider {
         credentials: &AppCredentials,
         usage: &Usage,
     ) -> Verdict {
-        let request = auth_request(credentials, Some(usage), false);
+        let request = auth_request(credentials, Some(usage), false, backend.referrer);
         self.backend_calls.fetch_add(1, Ordering::Relaxed);
         let answer = if backend.version == BackendVersion::OAuth {
             backend.client.oauth_authrep(&request).await
@@ -171,7 +173,12 @@ impl Decider {
         credentials: &AppCredentials,
         usage: Option<&Usage>,
     ) -> Result<AuthResponse, BackendError> {
-        let request = auth_request(credentials, usage.filter(|u| !u.is_empty()), true);
+        let request = auth_request(
+            credentials,
+            usage.filter(|u| !u.is_empty()),
+            true,
+            backend.referrer,
+        );
         self.backend_calls.fetch_add(1, Ordering::Relaxed);
         if backend.version == BackendVersion::OAuth {
             backend.client.oauth_authorize(&request).await
@@ -239,11 +246,16 @@ impl FailurePolicy {
     }
 }
 
-fn auth_request(credentials: &AppCredentials, usage: Option<&Usage>, cache: bool) -> AuthRequest {
+fn auth_request(
+    credentials: &AppCredentials,
+    usage: Option<&Usage>,
+    cache: bool,
+    referrer: Option<&str>,
+) -> AuthRequest {
     AuthRequest {
         credentials: credentials.clone(),
         usage: usage.cloned(),
-        referrer: None,
+        referrer: referrer.map(str::to_string),
         redirect: None,
         log_code: None,
         service_id: None,
@@ -269,6 +281,12 @@ pub(crate) fn refusal(error: &BackendError) -> Denial {
         BackendError::Request(reason) => {
             tracing::debug!(%reason, "3scale backend call refused before sending");
             denial.with_reason("request_too_large")
+        }
+        // A configuration error, not the request's fault and not an outage:
+        // refused as unavailable whatever the failure policy, and said loudly.
+        BackendError::Tls(reason) => {
+            tracing::error!(%reason, "3scale backend TLS trust failure; requests are refused");
+            Denial::new(DenialKind::BackendUnavailable).with_reason("backend_tls_untrusted")
         }
         error => {
             tracing::debug!(%error, "3scale backend call failed because of the request");

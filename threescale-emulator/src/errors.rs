@@ -35,6 +35,9 @@ pub enum EmulatorError {
     /// The server stopped with an I/O error.
     #[error("emulator server failed: {0}")]
     Serve(#[source] io::Error),
+    /// The TLS certificate, key or client CA could not be read or used.
+    #[error("emulator TLS: {0}")]
+    Tls(String),
 }
 
 /// One of the backend's errors: the `code` attribute, the message and the HTTP status.

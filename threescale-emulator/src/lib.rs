@@ -144,6 +144,7 @@ mod server;
 mod state;
 mod store;
 mod timestamp;
+mod tls;
 mod usage;
 mod xml;
 
@@ -157,6 +158,7 @@ pub use faults::Faults;
 pub use listener::XML_CONTENT_TYPE;
 pub use period::{LimitPeriod, UnknownPeriod};
 pub use request_info::{ContextInfo, Empty, RequestInfo};
-pub use server::{Emulator, EmulatorHandle, serve_from_file};
+pub use server::{Emulator, EmulatorHandle, serve_from_file, serve_from_file_tls};
 pub use state::{AppRef, EmulatorState, PeriodTotals, UsageTotals};
 pub use store::{ErrorEntry, RequestStats};
+pub use tls::EmulatorTls;

@@ -14,6 +14,29 @@ use serde_json::Value as Json;
 
 use crate::params::{Params, Value, parse_nested_query};
 
+/// The peer address of a connection, for `context_info.ip`: the connect info
+/// both the plain and the TLS listener give.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Peer(pub(crate) SocketAddr);
+
+impl
+    axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tokio::net::TcpListener>>
+    for Peer
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, tokio::net::TcpListener>) -> Self {
+        Peer(*stream.remote_addr())
+    }
+}
+
+impl
+    axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, crate::tls::TlsListener>>
+    for Peer
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, crate::tls::TlsListener>) -> Self {
+        Peer(*stream.remote_addr())
+    }
+}
+
 /// An error log entry's `context_info`: the request, for errors of the auth
 /// endpoints; empty (`{}`) for errors found while applying a report.
 ///
@@ -121,8 +144,8 @@ fn url(parts: &Parts) -> String {
 fn client_ip(parts: &Parts) -> Option<String> {
     let peer = parts
         .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip().to_string());
+        .get::<ConnectInfo<Peer>>()
+        .map(|ConnectInfo(Peer(addr))| addr.ip().to_string());
     if let Some(p) = &peer
         && !trusted(p)
     {
@@ -217,7 +240,7 @@ mod tests {
         if let Some(p) = peer {
             parts
                 .extensions
-                .insert(ConnectInfo(p.parse::<SocketAddr>().unwrap()));
+                .insert(ConnectInfo(Peer(p.parse::<SocketAddr>().unwrap())));
         }
         parts
     }

@@ -16,6 +16,7 @@ use crate::errors::EmulatorError;
 use crate::faults::Faults;
 use crate::state::{AppRef, EmulatorState, UsageTotals, lock};
 use crate::store::{ErrorEntry, RequestStats};
+use crate::tls::{EmulatorTls, TlsListener};
 use crate::{admin, listener, portal};
 
 /// Entry points: a router to mount, or a server on 127.0.0.1.
@@ -113,6 +114,39 @@ impl Emulator {
         config: EmulatorConfig,
         addr: SocketAddr,
     ) -> Result<EmulatorHandle, EmulatorError> {
+        Self::serve(config, addr, None).await
+    }
+
+    /// Validates the config and serves it over HTTPS on `127.0.0.1` on a free
+    /// port ([`EmulatorHandle::url`] is then `https://127.0.0.1:PORT`). With
+    /// [`EmulatorTls::require_client_cert`], connections without a client
+    /// certificate from those authorities are refused during the handshake.
+    pub async fn start_tls(
+        config: EmulatorConfig,
+        tls: EmulatorTls,
+    ) -> Result<EmulatorHandle, EmulatorError> {
+        Self::serve(
+            config,
+            SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            Some(tls),
+        )
+        .await
+    }
+
+    /// Validates the config and serves it on `addr`, over HTTPS when `tls` is given.
+    pub async fn start_on_tls(
+        config: EmulatorConfig,
+        addr: SocketAddr,
+        tls: Option<EmulatorTls>,
+    ) -> Result<EmulatorHandle, EmulatorError> {
+        Self::serve(config, addr, tls).await
+    }
+
+    async fn serve(
+        config: EmulatorConfig,
+        addr: SocketAddr,
+        tls: Option<EmulatorTls>,
+    ) -> Result<EmulatorHandle, EmulatorError> {
         config.validate()?;
         let (router, state) = Self::router(config);
         let listener = tokio::net::TcpListener::bind(addr)
@@ -122,20 +156,36 @@ impl Emulator {
             .local_addr()
             .map_err(|source| EmulatorError::Bind { addr, source })?;
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = rx.await;
+        };
+        let https = tls.is_some();
+        let task = match tls {
             // The peer address feeds the error log's `context_info.ip`.
-            axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move {
-                let _ = rx.await;
-            })
-            .await
-        });
+            None => tokio::spawn(async move {
+                axum::serve(
+                    listener,
+                    router.into_make_service_with_connect_info::<crate::request_info::Peer>(),
+                )
+                .with_graceful_shutdown(shutdown)
+                .await
+            }),
+            Some(tls) => {
+                let listener = TlsListener::new(listener, &tls)?;
+                tokio::spawn(async move {
+                    axum::serve(
+                        listener,
+                        router.into_make_service_with_connect_info::<crate::request_info::Peer>(),
+                    )
+                    .with_graceful_shutdown(shutdown)
+                    .await
+                })
+            }
+        };
         Ok(EmulatorHandle {
             state,
             addr: local,
+            https,
             stop: Arc::new(Mutex::new(Some((tx, task)))),
         })
     }
@@ -148,6 +198,7 @@ type Stopper = (oneshot::Sender<()>, JoinHandle<std::io::Result<()>>);
 pub struct EmulatorHandle {
     state: EmulatorState,
     addr: SocketAddr,
+    https: bool,
     stop: Arc<Mutex<Option<Stopper>>>,
 }
 
@@ -160,9 +211,13 @@ impl std::fmt::Debug for EmulatorHandle {
 }
 
 impl EmulatorHandle {
-    /// The base URL, `http://127.0.0.1:PORT`.
+    /// The base URL, `http://127.0.0.1:PORT` (`https://` when serving TLS).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme(), self.addr)
+    }
+
+    fn scheme(&self) -> &'static str {
+        if self.https { "https" } else { "http" }
     }
 
     /// The bound address.
@@ -230,7 +285,8 @@ impl EmulatorHandle {
     }
 
     /// The admin portal URL with the access token in it, as the gateway's
-    /// `THREESCALE_PORTAL_ENDPOINT` wants it: `http://TOKEN@127.0.0.1:PORT`.
+    /// `THREESCALE_PORTAL_ENDPOINT` wants it: `http://TOKEN@127.0.0.1:PORT`
+    /// (`https://` when serving TLS).
     pub fn portal_endpoint(&self, access_token: &str) -> String {
         const USERINFO: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
             .remove(b'-')
@@ -238,7 +294,7 @@ impl EmulatorHandle {
             .remove(b'_')
             .remove(b'~');
         let token = percent_encoding::utf8_percent_encode(access_token, USERINFO);
-        format!("http://{token}@{}", self.addr)
+        format!("{}://{token}@{}", self.scheme(), self.addr)
     }
 
     /// See [`EmulatorState::set_time`].
@@ -278,9 +334,18 @@ impl EmulatorHandle {
 
 /// Serves the config file on `listen` until ctrl-c (used by `threescale emulate`).
 pub async fn serve_from_file(path: &Path, listen: SocketAddr) -> Result<(), EmulatorError> {
+    serve_from_file_tls(path, listen, None).await
+}
+
+/// Like [`serve_from_file`], over HTTPS when `tls` is given.
+pub async fn serve_from_file_tls(
+    path: &Path,
+    listen: SocketAddr,
+    tls: Option<EmulatorTls>,
+) -> Result<(), EmulatorError> {
     let config = EmulatorConfig::from_file(path)?;
     let services = config.services.len();
-    let handle = Emulator::start_on(config, listen).await?;
+    let handle = Emulator::start_on_tls(config, listen, tls).await?;
     tracing::info!(url = %handle.url(), services, "3scale backend emulator listening");
     let _ = tokio::signal::ctrl_c().await;
     tracing::info!("stopping the 3scale backend emulator");

@@ -121,6 +121,7 @@ impl Inner {
         timeout: Duration,
         connect_timeout: Duration,
         pool_max_idle_per_host: usize,
+        tls: &crate::TlsTrust,
     ) -> Result<Inner, BackendError> {
         let parsed = parse_backend_url(url).map_err(BackendError::Config)?;
         let base = parsed.as_str().trim_end_matches('/').to_string();
@@ -135,17 +136,16 @@ impl Inner {
             endpoint(Call::ALL[3])?,
             endpoint(Call::ALL[4])?,
         ];
-        let http = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .user_agent(concat!("threescale-rs/", env!("CARGO_PKG_VERSION")))
             .timeout(timeout)
             .connect_timeout(connect_timeout)
             .pool_max_idle_per_host(pool_max_idle_per_host)
             // A redirect would carry the credentials to another URL.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| {
-                BackendError::Config(format!("cannot build the HTTP client: {}", e.without_url()))
-            })?;
+            .redirect(reqwest::redirect::Policy::none());
+        let http = tls
+            .http_client(builder)
+            .map_err(|e| BackendError::Config(e.to_string()))?;
         Ok(Inner {
             http,
             auth,
@@ -189,6 +189,10 @@ impl Inner {
             // than an HTTP request may carry). The request's fault, not an outage.
             return BackendError::Request(secrets().redact_owned(err.to_string()));
         }
+        if crate::tls::is_trust_failure(&err) {
+            let message = secrets().redact_owned(crate::tls::error_chain(&err));
+            return BackendError::Tls(format!("{message}; {}", crate::tls::TRUST_HINT));
+        }
         if err.is_timeout() {
             return BackendError::Timeout(if err.is_connect() {
                 self.connect_timeout
@@ -228,7 +232,7 @@ impl Inner {
         let secrets = || self.secrets([&request.credentials]);
         let mut url = self.endpoint(call);
         url.set_query(Some(&auth_query(&self.auth, call, request)));
-        let mut builder = self.http.get(url);
+        let mut builder = self.http.get(url).timeout(self.timeout);
         if let Some(options) = request.extensions.header_value() {
             builder = builder.header("3scale-options", options);
         }
@@ -334,9 +338,7 @@ impl Inner {
                     "application/x-www-form-urlencoded",
                 )
                 .body(body);
-            if let Some(timeout) = timeout {
-                request = request.timeout(timeout);
-            }
+            request = request.timeout(timeout.unwrap_or(self.timeout));
             let response = request.send().await.map_err(|e| {
                 maybe_applied = e.is_timeout() && !e.is_connect();
                 self.transport_error(e, secrets)

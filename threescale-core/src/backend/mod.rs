@@ -439,6 +439,12 @@ pub enum BackendError {
     /// A client built with an invalid setting (e.g. a bad URL).
     #[error("invalid client configuration: {0}")]
     Config(String),
+    /// The TLS handshake refused a certificate: the backend's is not trusted,
+    /// or the backend refused ours (missing or unknown client certificate). A
+    /// configuration error, never an outage: no failure policy admits requests
+    /// because of it.
+    #[error("backend TLS trust failure: {0}")]
+    Tls(String),
     /// The call could not be sent as built from the request (e.g. a URI too
     /// long to send): the request's fault, never an outage.
     #[error("backend call refused before sending: {0}")]
@@ -458,7 +464,10 @@ impl BackendError {
             | BackendError::Server { .. }
             | BackendError::MalformedXml(_)
             | BackendError::UnexpectedStatus { .. } => true,
-            BackendError::Api { .. } | BackendError::Config(_) | BackendError::Request(_) => false,
+            BackendError::Api { .. }
+            | BackendError::Config(_)
+            | BackendError::Tls(_)
+            | BackendError::Request(_) => false,
         }
     }
 
@@ -504,9 +513,17 @@ pub struct BackendClientBuilder {
     timeout: Duration,
     connect_timeout: Duration,
     pool_max_idle_per_host: usize,
+    tls: crate::TlsTrust,
 }
 
 impl BackendClientBuilder {
+    /// Whom to trust and which client certificate to present (default: the
+    /// bundled web PKI roots, no client certificate). See [`crate::TlsTrust`].
+    pub fn tls(mut self, tls: crate::TlsTrust) -> Self {
+        self.tls = tls;
+        self
+    }
+
     /// Backend base URL (default [`DEFAULT_BACKEND_URL`]).
     pub fn url(mut self, url: impl Into<String>) -> Self {
         self.url = url.into();
@@ -548,6 +565,7 @@ impl BackendClientBuilder {
             self.timeout,
             self.connect_timeout,
             self.pool_max_idle_per_host,
+            &self.tls,
         )?;
         Ok(BackendClient {
             inner: Arc::new(inner),
@@ -578,6 +596,7 @@ impl BackendClient {
             timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(2),
             pool_max_idle_per_host: 64,
+            tls: crate::TlsTrust::default(),
         }
     }
 

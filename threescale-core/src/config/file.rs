@@ -28,7 +28,16 @@
 //!   max_token_len: 8192               # bytes of an OAuth/OIDC access token
 //!   paths: strict                     # or normalise (behind a proxy that normalises)
 //! rate_limit_headers: legacy          # or ietf, off
+//! referrer_header: Referer            # sent as the backend's referrer (default: none)
+//! tls:                                # all optional; files are PEM
+//!   ca_file: /etc/3scale/ca.pem       # also trust this CA (on-premises 3scale)
+//!   native_roots: false               # also trust the operating system's roots
+//!   webpki_roots: true                # trust the bundled web PKI roots
+//!   client_cert: /etc/3scale/client.pem   # mutual TLS: certificate and key
+//!   client_key: /etc/3scale/client.key
 //! ```
+//!
+//! Relative file paths are read from the current directory.
 //!
 //! Rules with a `position` are sorted by it; `querystring_parameters` may be
 //! given, or are derived from the pattern's `?a={x}&b=1` part as the portal does.
@@ -234,6 +243,54 @@ struct ProjectFile {
     rate_limit_headers: Option<RateLimitHeaders>,
     #[serde(default)]
     request: RequestSection,
+    #[serde(default)]
+    referrer_header: Option<String>,
+    #[serde(default)]
+    tls: Option<TlsSection>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TlsSection {
+    ca_file: Option<String>,
+    native_roots: Option<bool>,
+    webpki_roots: Option<bool>,
+    client_cert: Option<String>,
+    client_key: Option<String>,
+}
+
+impl TlsSection {
+    fn into_trust(self, source: &str) -> Result<crate::TlsTrust, ConfigError> {
+        let mut trust = crate::TlsTrust::default();
+        if let Some(path) = self.ca_file {
+            trust = trust.ca_file(path);
+        }
+        if let Some(on) = self.native_roots {
+            trust = trust.native_roots(on);
+        }
+        if let Some(on) = self.webpki_roots {
+            trust = trust.webpki_roots(on);
+        }
+        match (self.client_cert, self.client_key) {
+            (Some(cert), Some(key)) => trust = trust.client_identity_files(cert, key),
+            (None, None) => {}
+            (Some(_), None) => {
+                return Err(ConfigError::new(
+                    source,
+                    "tls.client_key",
+                    "required with tls.client_cert",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::new(
+                    source,
+                    "tls.client_cert",
+                    "required with tls.client_key",
+                ));
+            }
+        }
+        Ok(trust)
+    }
 }
 
 #[derive(Default, Deserialize)]
@@ -514,6 +571,12 @@ impl ProjectFile {
         }
         if let Some(paths) = self.request.paths {
             builder = builder.path_policy(paths);
+        }
+        if let Some(name) = self.referrer_header {
+            builder = builder.referrer_header(name);
+        }
+        if let Some(tls) = self.tls {
+            builder = builder.tls(tls.into_trust(source)?);
         }
         Ok(builder)
     }

@@ -26,6 +26,7 @@ use crate::{
     mapping::MappingRules,
     request::{PathPolicy, RequestPolicy},
     response::ErrorResponses,
+    tls::TlsTrust,
 };
 
 /// A configuration that cannot be used. Says which source and field are wrong.
@@ -75,6 +76,9 @@ pub struct ServiceConfig {
     pub mapping_rules: MappingRules,
     /// Responses for denials.
     pub error_responses: ErrorResponses,
+    /// The request header whose value is sent as the backend's `referrer`
+    /// (the gateway's referrer policy); `None` sends none.
+    pub referrer_header: Option<http::HeaderName>,
 }
 
 impl ServiceConfig {
@@ -90,6 +94,7 @@ impl ServiceConfig {
             credentials: CredentialsConfig::default(),
             mapping_rules: MappingRules::default(),
             error_responses: ErrorResponses::default(),
+            referrer_header: None,
         }
     }
 }
@@ -355,6 +360,8 @@ pub struct Config {
     pub rate_limit_headers: RateLimitHeaders,
     /// Credential length limits and the treatment of ambiguous paths.
     pub request: RequestPolicy,
+    /// TLS trust and client identity for the backend (and the admin portal).
+    pub tls: TlsTrust,
 }
 
 /// The default backend request timeout.
@@ -396,7 +403,12 @@ impl Config {
     /// (`query`, `headers`, `authorization`), `THREESCALE_FAILURE_POLICY` (`closed`, `open`),
     /// `THREESCALE_BYPASS_PATHS` (comma-separated paths),
     /// `THREESCALE_MAX_CREDENTIAL_LEN` and `THREESCALE_MAX_TOKEN_LEN` (bytes),
-    /// `THREESCALE_PATH_POLICY` (`strict`, `normalise`), and per kind of denial
+    /// `THREESCALE_PATH_POLICY` (`strict`, `normalise`), `THREESCALE_REFERRER_HEADER`
+    /// (e.g. `Referer`: sent as the backend's `referrer`), the TLS settings
+    /// `THREESCALE_TLS_CA_FILE`, `THREESCALE_TLS_NATIVE_ROOTS` and
+    /// `THREESCALE_TLS_WEBPKI_ROOTS` (`true`/`false`), `THREESCALE_TLS_CLIENT_CERT` and
+    /// `THREESCALE_TLS_CLIENT_KEY` (the TLS and referrer settings also apply
+    /// over a `THREESCALE_CONFIG` file), and per kind of denial
     /// (`KIND` the upper-cased [`crate::DenialKind::key`], e.g. `NO_MATCH`)
     /// `THREESCALE_ERROR_STATUS_KIND`, `THREESCALE_ERROR_BODY_KIND` and
     /// `THREESCALE_ERROR_CONTENT_TYPE_KIND`.
@@ -437,7 +449,8 @@ impl Config {
                     "THREESCALE_BACKEND_URL",
                 );
             }
-            return Ok(builder);
+            // So do the TLS and referrer settings of the environment.
+            return env_overrides(builder, &var);
         }
         let err = |field: &str, reason: &str| ConfigError::new("env", field, reason);
         let mut builder = Config::builder().source("env");
@@ -521,6 +534,7 @@ impl Config {
                 .ok_or_else(|| err("THREESCALE_PATH_POLICY", "expected strict or normalise"))?;
             builder = builder.path_policy(policy);
         }
+        builder = env_overrides(builder, &var)?;
         for kind in crate::DenialKind::ALL {
             let key = kind.key().to_ascii_uppercase();
             let status_var = format!("THREESCALE_ERROR_STATUS_{key}");
@@ -547,6 +561,34 @@ impl Config {
         }
         Ok(builder)
     }
+}
+
+/// The settings the environment gives even over a `THREESCALE_CONFIG` file:
+/// `THREESCALE_TLS_*` and `THREESCALE_REFERRER_HEADER`.
+fn env_overrides(
+    mut builder: ConfigBuilder,
+    var: &impl Fn(&str) -> Option<String>,
+) -> Result<ConfigBuilder, ConfigError> {
+    if let Some(tls) = TlsTrust::from_vars(var)? {
+        builder = builder.tls(tls);
+        for field in [
+            "tls.ca_file",
+            "tls.client_cert",
+            "tls.client_key",
+            "tls.client",
+            "tls",
+        ] {
+            builder = builder.field_from(field, "env", TlsTrust::env_name(field));
+        }
+    }
+    if let Some(name) = var("THREESCALE_REFERRER_HEADER").filter(|v| !v.trim().is_empty()) {
+        builder = builder.referrer_header(name).field_from(
+            "referrer_header",
+            "env",
+            "THREESCALE_REFERRER_HEADER",
+        );
+    }
+    Ok(builder)
 }
 
 /// Builds a [`Config`]. Unset fields get defaults; `build` validates.
@@ -585,6 +627,8 @@ pub struct ConfigBuilder {
     error_settings: Vec<ErrorSetting>,
     /// Why the OpenAPI document given to [`ConfigBuilder::openapi`] gave no rules.
     openapi_error: Option<String>,
+    tls: TlsTrust,
+    referrer_header: Option<String>,
 }
 
 /// A field's name in its source.
@@ -859,6 +903,29 @@ impl ConfigBuilder {
         self
     }
 
+    /// Whom the backend client (and the admin portal loader) trusts, and the
+    /// client certificate it presents (default: the bundled web PKI roots).
+    /// Files are read and checked by [`ConfigBuilder::build`].
+    pub fn tls(mut self, tls: TlsTrust) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// Sends the value of this request header (normally `Referer`) as the
+    /// backend's `referrer` parameter, for applications with referrer filters.
+    /// A value of `*` (which the backend reads as "skip the check"), over
+    /// [`MAX_REFERRER_LEN`] bytes or with control characters is not sent.
+    ///
+    /// ```
+    /// use threescale_core::Config;
+    /// let config = Config::builder().service_token("t", "1").referrer_header("Referer").build().unwrap();
+    /// assert_eq!(config.service.referrer_header.unwrap(), "referer");
+    /// ```
+    pub fn referrer_header(mut self, name: impl Into<String>) -> Self {
+        self.referrer_header = Some(name.into());
+        self
+    }
+
     /// Validates and builds. Every check of every source is here: provider
     /// credentials, backend URL, credential parameter names, error statuses and
     /// content types, mapping rules, timeout, bypass paths, request limits and
@@ -952,6 +1019,15 @@ impl ConfigBuilder {
         if let Mode::Cached(settings) = &mode {
             validate_cache(settings).map_err(|(field, reason)| err(field, reason))?;
         }
+        self.tls.check().map_err(|e| err(e.field, e.reason))?;
+        let referrer_header = match &self.referrer_header {
+            None => None,
+            Some(name) => Some(
+                http::HeaderName::from_bytes(name.trim().as_bytes()).map_err(|_| {
+                    err("referrer_header", format!("{name:?} is not a header name"))
+                })?,
+            ),
+        };
         Ok(Config {
             service: ServiceConfig {
                 service_id,
@@ -962,6 +1038,7 @@ impl ConfigBuilder {
                 credentials,
                 mapping_rules,
                 error_responses,
+                referrer_header,
             },
             mode,
             failure_policy: self.failure_policy,
@@ -969,9 +1046,14 @@ impl ConfigBuilder {
             bypass_paths: self.bypass_paths,
             rate_limit_headers: self.rate_limit_headers,
             request: self.request,
+            tls: self.tls,
         })
     }
 }
+
+/// The longest referrer sent to the backend, in bytes; a longer `Referer` is
+/// not sent (the backend then answers as for a missing referrer).
+pub const MAX_REFERRER_LEN: usize = 2048;
 
 /// Checks and compiles mapping rules, naming a broken one as
 /// `{field}[{index}].{rule field}` (e.g. `service.mapping_rules[1].pattern`).

@@ -10,7 +10,8 @@
 //! (`https://ACCESS_TOKEN@admin.example.com`), `THREESCALE_DEPLOYMENT_ENV`
 //! (`staging` or `production`, default `production`), `THREESCALE_SERVICE_ID`,
 //! `APICAST_CONFIGURATION_CACHE` (refresh interval in seconds; 0 or unset: load
-//! once at start-up).
+//! once at start-up), and the TLS settings `THREESCALE_TLS_*` ([`crate::TlsTrust`]),
+//! which the loaded configuration's backend client uses too.
 
 use std::time::Duration;
 
@@ -62,6 +63,7 @@ pub struct Portal {
     env: DeploymentEnv,
     refresh: Option<Duration>,
     timeout: Duration,
+    tls: crate::TlsTrust,
 }
 
 impl Portal {
@@ -79,7 +81,16 @@ impl Portal {
             env,
             refresh: None,
             timeout: DEFAULT_TIMEOUT,
+            tls: crate::TlsTrust::default(),
         }
+    }
+
+    /// Whom to trust when loading (and which client certificate to present).
+    /// The loaded configuration carries the same trust for its backend
+    /// client, unless the environment or code sets another.
+    pub fn tls(mut self, tls: crate::TlsTrust) -> Self {
+        self.tls = tls;
+        self
     }
 
     /// Refreshes every `interval` once [`Portal::keep_fresh`] runs.
@@ -166,6 +177,12 @@ impl Portal {
                 .map_err(|_| err("APICAST_CONFIGURATION_CACHE", "expected whole seconds"))?;
             portal = portal.refresh_every(Duration::from_secs(seconds));
         }
+        if let Some(tls) = crate::TlsTrust::from_vars(&var)? {
+            tls.check().map_err(|e| {
+                ConfigError::new("env", crate::TlsTrust::env_name(e.field), e.reason)
+            })?;
+            portal = portal.tls(tls);
+        }
         Ok(Some(portal))
     }
 
@@ -192,17 +209,27 @@ impl Portal {
     pub async fn load(&self) -> Result<Config, ConfigError> {
         let source = self.source_name();
         let fail = |reason: String| ConfigError::new(source.clone(), "", reason);
-        let client = reqwest::Client::builder()
-            .timeout(self.timeout)
-            .build()
-            .map_err(|e| fail(e.without_url().to_string()))?;
+        let client = self
+            .tls
+            .http_client(reqwest::Client::builder().timeout(self.timeout))
+            .map_err(|e| fail(e.to_string()))?;
         let response = client
             .get(self.url())
+            .timeout(self.timeout)
             .basic_auth(self.access_token.expose(), Some(""))
             .header("accept", "application/json")
             .send()
             .await
-            .map_err(|e| fail(format!("unreachable: {}", e.without_url())))?;
+            .map_err(|e| {
+                if crate::tls::is_trust_failure(&e) {
+                    return fail(format!(
+                        "TLS trust failure: {}; {}",
+                        crate::tls::error_chain(&e.without_url()),
+                        crate::tls::TRUST_HINT
+                    ));
+                }
+                fail(format!("unreachable: {}", e.without_url()))
+            })?;
         let status = response.status();
         if !status.is_success() {
             return Err(fail(format!("answered {status}")));
@@ -213,8 +240,11 @@ impl Portal {
             .map_err(|e| fail(format!("reading the answer: {}", e.without_url())))?;
         let root: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| fail(format!("invalid JSON: {e}")))?;
-        // The same loader as a proxy config file: the same JSON gives the same settings.
-        super::proxy::config_for_service(&root, &source, Some(&self.service_id))
+        // The same loader as a proxy config file: the same JSON gives the same
+        // settings; the backend is reached with the portal's TLS trust.
+        super::proxy::builder_for_service(&root, &source, Some(&self.service_id))?
+            .tls(self.tls.clone())
+            .build()
     }
 
     /// Loads the configuration now and puts it in force in `engine`. On any

@@ -31,6 +31,11 @@
 //! [`Mode::Sync`] (no cache). Without a batcher the mode is [`Mode::Sync`],
 //! one authrep per request, as the gateway's default policy does, and the
 //! caching policy is not read.
+//! `apicast.policy.3scale_referrer` sends the request's `Referer` header as the
+//! backend's `referrer`. Every other policy of the chain (CORS, headers, URL
+//! rewriting, JWT claim checks, …), and a caching policy without a batcher, is
+//! not applied here: the loader names them all in one warning (`tracing` WARN)
+//! each time it loads the document.
 //!
 //! [`FailurePolicy`]: super::FailurePolicy
 
@@ -494,7 +499,7 @@ impl Reader<'_> {
             });
         }
 
-        let (mode, policy) = self.mode(proxy, &proxy_path)?;
+        let (mode, policy, referrer) = self.policy_chain(proxy, &proxy_path, &service_id)?;
         builder = builder
             .mapping_rules(self.rules(proxy, &proxy_path)?)
             .empty_rules_match_nothing()
@@ -502,6 +507,10 @@ impl Reader<'_> {
             .mode(mode);
         if let Some(policy) = policy {
             builder = builder.failure_policy(policy);
+        }
+        if referrer {
+            // The gateway's referrer policy sends the request's Referer header.
+            builder = builder.referrer_header("Referer");
         }
         Ok((service_id, builder))
     }
@@ -572,21 +581,27 @@ impl Reader<'_> {
         Ok(rules)
     }
 
-    /// The mode and, when the chain has a batcher and a caching policy, the
-    /// failure policy.
-    fn mode(
+    /// The engine settings of the policy chain: the mode, the failure policy
+    /// when the chain has a batcher and a caching policy, and whether the
+    /// referrer policy is on. Entries the engine does not act on are named in
+    /// one warning.
+    fn policy_chain(
         &self,
         proxy: &Map<String, Value>,
         path: &str,
-    ) -> Result<(Mode, Option<FailurePolicy>), ConfigError> {
+        service_id: &str,
+    ) -> Result<(Mode, Option<FailurePolicy>, bool), ConfigError> {
         let chain_path = join(path, "policy_chain");
         let chain = match proxy.get("policy_chain") {
-            None | Some(Value::Null) => return Ok((Mode::Sync, None)),
+            None | Some(Value::Null) => return Ok((Mode::Sync, None, false)),
             Some(Value::Array(chain)) => chain,
             Some(_) => return Err(self.error(&chain_path, "expected an array")),
         };
         let mut batcher = None;
         let mut caching = None;
+        let mut caching_name = None;
+        let mut referrer = false;
+        let mut ignored = Vec::new();
         let empty = Map::new();
         for (i, policy) in chain.iter().enumerate() {
             let policy_path = format!("{chain_path}[{i}]");
@@ -600,6 +615,9 @@ impl Reader<'_> {
                 Some(value) => self.object(value, &conf_path)?,
             };
             match name.trim_start_matches("apicast.policy.") {
+                // The gateway's own authorization and reporting: this engine.
+                "apicast" => {}
+                "3scale_referrer" => referrer = true,
                 "3scale_batcher" => {
                     let seconds = |field: &str| -> Result<Duration, ConfigError> {
                         match self.integer(conf, &conf_path, field)? {
@@ -614,6 +632,7 @@ impl Reader<'_> {
                     batcher = Some((seconds("auths_ttl")?, seconds("batch_report_seconds")?));
                 }
                 "caching" => {
+                    caching_name = Some(name.clone());
                     if let Some(kind) = self.string(conf, &conf_path, "caching_type")? {
                         caching = Some(CachingType::parse(&kind).ok_or_else(|| {
                             self.error(
@@ -623,10 +642,31 @@ impl Reader<'_> {
                         })?);
                     }
                 }
-                _ => {}
+                _ => ignored.push(if name.is_empty() {
+                    format!("{policy_path} (no name)")
+                } else {
+                    name.clone()
+                }),
             }
         }
-        Ok(match (batcher, caching) {
+        if batcher.is_none()
+            && let Some(name) = caching_name
+        {
+            // The caching policy sets the cache's failure policy, and only
+            // the batcher policy turns the cache on.
+            ignored.push(format!("{name} (without apicast.policy.3scale_batcher)"));
+        }
+        if !ignored.is_empty() {
+            tracing::warn!(
+                source = %self.source,
+                service_id,
+                ignored = %ignored.join(", "),
+                "3scale policy chain: these policies are not applied by this middleware \
+                 (only apicast, 3scale_batcher, caching and 3scale_referrer are); \
+                 apply their effect in the application or a layer of its own"
+            );
+        }
+        let (mode, policy) = match (batcher, caching) {
             (Some(_), Some(caching)) if !caching.caches() => (Mode::Sync, None),
             (Some((ttl, flush_interval)), caching) => (
                 Mode::Cached(CacheSettings {
@@ -637,6 +677,7 @@ impl Reader<'_> {
                 caching.map(|c| c.policy(None)),
             ),
             (None, _) => (Mode::Sync, None),
-        })
+        };
+        Ok((mode, policy, referrer))
     }
 }
