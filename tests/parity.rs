@@ -64,6 +64,27 @@ fn engines(backend: &Backend) -> HashMap<&'static str, ThreeScale> {
         .build()
         .unwrap();
     engines.insert("custom", ThreeScale::new(custom).unwrap());
+    // Credential chains: the headers then the query (user key), the
+    // Authorization header then the query (app id and key).
+    let chain = user_key_rules(common::config_for(backend))
+        .credentials(
+            CredentialsConfig::new(CredentialsLocation::Headers)
+                .fallback(CredentialsLocation::Query),
+        )
+        .build()
+        .unwrap();
+    engines.insert("chain", ThreeScale::new(chain).unwrap());
+    let app_id_chain = common::config_for(backend)
+        .service_token("tok-2002", "2002")
+        .backend_version(BackendVersion::AppId)
+        .credentials(
+            CredentialsConfig::new(CredentialsLocation::Authorization)
+                .fallback(CredentialsLocation::Query),
+        )
+        .rule("ANY", "/", "orders", 1)
+        .build()
+        .unwrap();
+    engines.insert("app_id_chain", ThreeScale::new(app_id_chain).unwrap());
     engines.insert(
         "app_id_query",
         ThreeScale::new(app_id(CredentialsLocation::Query)).unwrap(),
@@ -347,6 +368,75 @@ fn cases() -> Vec<Case> {
         .header("Authorization", "Bearer app1"),
         case("broken basic auth", "app_id_basic", "GET", "/x", 401)
             .header("Authorization", "Basic !123!"),
+        case("chain: key in a header", "chain", "GET", "/orders/4", 200)
+            .header("User-Key", "uk-basic")
+            .counts(BASIC, &[("hits", 1), ("orders", 1)]),
+        case(
+            "chain: key in the query",
+            "chain",
+            "GET",
+            "/orders/4?user_key=uk-basic",
+            200,
+        )
+        .counts(BASIC, &[("hits", 1), ("orders", 1)]),
+        case(
+            "chain: the same key in both places",
+            "chain",
+            "GET",
+            "/orders/4?user_key=uk-basic",
+            200,
+        )
+        .header("user_key", "uk-basic")
+        .counts(BASIC, &[("hits", 1), ("orders", 1)]),
+        case(
+            "chain: two different keys are refused",
+            "chain",
+            "GET",
+            "/orders/4?user_key=uk-small",
+            403,
+        )
+        .header("User-Key", "uk-basic")
+        .body("Authentication failed")
+        .counts(BASIC, &[]),
+        case(
+            "chain: two different keys bill no one",
+            "chain",
+            "GET",
+            "/orders/4?user_key=uk-basic",
+            403,
+        )
+        .header("User-Key", "uk-small")
+        .counts(SMALL, &[]),
+        case("chain: no key anywhere", "chain", "GET", "/orders/4", 401),
+        case("chain: basic auth first", "app_id_chain", "GET", "/x", 200)
+            .header("Authorization", basic_auth("app1", "key1"))
+            .counts(APP1, &[("hits", 1), ("orders", 1)]),
+        case(
+            "chain: app id and key in the query",
+            "app_id_chain",
+            "GET",
+            "/x?app_id=app1&app_key=key2",
+            200,
+        )
+        .counts(APP1, &[("hits", 1), ("orders", 1)]),
+        case(
+            "chain: another app id in the query, even without its key",
+            "app_id_chain",
+            "GET",
+            "/x?app_id=ghost",
+            403,
+        )
+        .header("Authorization", basic_auth("app1", "key1"))
+        .counts(APP1, &[]),
+        case(
+            "chain: the same app id in the query",
+            "app_id_chain",
+            "GET",
+            "/x?app_id=app1",
+            200,
+        )
+        .header("Authorization", basic_auth("app1", "key1"))
+        .counts(APP1, &[("hits", 1), ("orders", 1)]),
         case(
             "custom JSON denial",
             "custom",

@@ -194,6 +194,25 @@ impl AuthCache {
             .all(|(metric, _)| accepted.contains(metric))
     }
 
+    /// Forgets the metrics of `usage` (the backend refused one of them: it may
+    /// have been deleted), so requests naming them are checked again.
+    fn forget(&self, usage: &Usage) {
+        if !usage
+            .entries()
+            .iter()
+            .any(|(metric, _)| self.accepted.load().contains(metric))
+        {
+            return;
+        }
+        self.accepted.rcu(|current| {
+            let mut next = HashSet::clone(current);
+            for (metric, _) in usage.entries() {
+                next.remove(metric);
+            }
+            next
+        });
+    }
+
     /// Remembers the metrics of `usage` as accepted by the backend.
     fn accept(&self, usage: &Usage) {
         if self.accepts(usage) {
@@ -678,6 +697,10 @@ impl AuthCache {
                 &error,
                 "3scale backend unavailable while checking a request's metrics",
             ) {
+                Some(denial) if usage_refused(&error) => {
+                    self.forget(usage);
+                    Checked::Refused(Verdict::Deny(denial))
+                }
                 Some(denial) => Checked::Refused(Verdict::Deny(denial)),
                 None => Checked::Unavailable,
             },
@@ -700,6 +723,8 @@ impl AuthCache {
         match &answer {
             Ok(response) if usage_accepted(response) => self.accept(usage),
             Err(error) if usage_refused(error) => {
+                // A metric accepted before may have been deleted since.
+                self.forget(usage);
                 refusal = Some(verdict::refusal(error));
                 answer = decider.authorize(backend, credentials, None).await;
             }
@@ -995,6 +1020,16 @@ mod tests {
         assert!(!cache.accepts(&long));
         assert!(cache.accepts(&Usage::new().with("m0", 1)));
         assert!(!cache.accepts(&Usage::new().with("m0", 1).with("other", 1)));
+    }
+
+    #[test]
+    fn a_refused_metric_is_forgotten_and_checked_again() {
+        let cache = AuthCache::new(&CacheSettings::default());
+        cache.accept(&Usage::new().with("hits", 1).with("gone", 1));
+        assert!(cache.accepts(&Usage::new().with("gone", 1)));
+        cache.forget(&Usage::new().with("gone", 1));
+        assert!(!cache.accepts(&Usage::new().with("gone", 1)));
+        assert!(cache.accepts(&Usage::new().with("hits", 1)));
     }
 
     #[test]

@@ -165,6 +165,13 @@ pub enum RequestCredentials {
     AccessToken(Secret),
 }
 
+/// Two locations of a credential chain hold credentials of different
+/// applications ([`CredentialsConfig::find_checked`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("different credentials in two places of the request")]
+#[non_exhaustive]
+pub struct ConflictingCredentials;
+
 /// A parameter name with its header spellings precomputed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct ParamName {
@@ -198,6 +205,8 @@ impl ParamName {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CredentialsConfig {
     location: CredentialsLocation,
+    /// Further locations, tried after `location` in order.
+    fallbacks: Vec<CredentialsLocation>,
     user_key: ParamName,
     app_id: ParamName,
     app_key: ParamName,
@@ -215,6 +224,7 @@ impl CredentialsConfig {
     pub fn new(location: CredentialsLocation) -> Self {
         CredentialsConfig {
             location,
+            fallbacks: Vec::new(),
             user_key: ParamName::new("user_key"),
             app_id: ParamName::new("app_id"),
             app_key: ParamName::new("app_key"),
@@ -222,9 +232,37 @@ impl CredentialsConfig {
         }
     }
 
-    /// The location.
+    /// The location (the first one of a chain).
     pub fn location(&self) -> CredentialsLocation {
         self.location
+    }
+
+    /// Adds a location tried after the ones before it: a chain, such as the
+    /// headers then the query. The first location holding the credentials
+    /// wins, and a request holding different credentials in two of them is
+    /// refused ([`CredentialsConfig::find_checked`]). A location already in the
+    /// chain is not added twice.
+    ///
+    /// ```
+    /// use threescale_core::{AppCredentials, BackendVersion, CredentialsConfig, CredentialsLocation, SimpleRequest};
+    /// let config = CredentialsConfig::new(CredentialsLocation::Headers).fallback(CredentialsLocation::Query);
+    /// let from_query = SimpleRequest::get("/?user_key=k1");
+    /// assert_eq!(config.extract(BackendVersion::UserKey, &from_query), Some(AppCredentials::user_key("k1")));
+    /// let both = SimpleRequest::get("/?user_key=k1").header("user-key", "k2");
+    /// assert!(config.find_checked(BackendVersion::UserKey, &both).is_err());
+    /// ```
+    pub fn fallback(mut self, location: CredentialsLocation) -> Self {
+        if location != self.location && !self.fallbacks.contains(&location) {
+            self.fallbacks.push(location);
+        }
+        self
+    }
+
+    /// Every location, in the order they are tried.
+    pub fn locations(&self) -> Vec<CredentialsLocation> {
+        std::iter::once(self.location)
+            .chain(self.fallbacks.iter().copied())
+            .collect()
     }
 
     /// Sets the user key's name (lowercased, as the gateway does).
@@ -266,6 +304,8 @@ impl CredentialsConfig {
     }
 
     /// Finds the credentials `version` needs; `None` if any part is missing.
+    /// With a chain of locations, the first location holding them wins (use
+    /// [`CredentialsConfig::find_checked`] to refuse conflicting ones).
     /// For [`BackendVersion::OAuth`] the result is the access token, held as a
     /// [`Secret`], to be resolved into an app id by a token verifier.
     ///
@@ -283,9 +323,88 @@ impl CredentialsConfig {
         version: BackendVersion,
         request: &impl RequestView,
     ) -> Option<RequestCredentials> {
+        self.places(version)
+            .find_map(|location| self.find_at(location, version, request))
+    }
+
+    /// Like [`CredentialsConfig::find`], for a chain of several locations
+    /// ([`CredentialsConfig::fallback`]): `Err` when two locations hold
+    /// credentials naming different applications (different user keys, app
+    /// ids or tokens; a location holding an app id without its key counts), so
+    /// that a request is never metered as one application while carrying
+    /// another's credentials for the upstream to read. With one location it is
+    /// `find`.
+    pub fn find_checked(
+        &self,
+        version: BackendVersion,
+        request: &impl RequestView,
+    ) -> Result<Option<RequestCredentials>, ConflictingCredentials> {
+        if !self.fallbacks.is_empty() {
+            let mut seen: Option<Cow<'_, str>> = None;
+            for location in self.places(version) {
+                if let Some(identity) = self.identity_at(location, version, request) {
+                    match &seen {
+                        Some(first) if *first != identity => return Err(ConflictingCredentials),
+                        Some(_) => {}
+                        None => seen = Some(Cow::Owned(identity.into_owned())),
+                    }
+                }
+            }
+        }
+        Ok(self.find(version, request))
+    }
+
+    /// The places searched, in order: the locations, then for OAuth the
+    /// `Authorization` header's Bearer token when no location is it.
+    fn places(&self, version: BackendVersion) -> impl Iterator<Item = CredentialsLocation> + '_ {
+        let bearer = version == BackendVersion::OAuth
+            && self.location != CredentialsLocation::Authorization
+            && !self.fallbacks.contains(&CredentialsLocation::Authorization);
+        std::iter::once(self.location)
+            .chain(self.fallbacks.iter().copied())
+            .chain(bearer.then_some(CredentialsLocation::Authorization))
+    }
+
+    /// The value naming the application at `location` (user key, app id or
+    /// token), complete credentials or not.
+    fn identity_at<'r>(
+        &self,
+        location: CredentialsLocation,
+        version: BackendVersion,
+        request: &'r impl RequestView,
+    ) -> Option<Cow<'r, str>> {
+        if location == CredentialsLocation::Authorization {
+            return match (
+                version,
+                parse_authorization(request.header("authorization")?)?,
+            ) {
+                (BackendVersion::UserKey, AuthHeader::Basic { user, password }) => {
+                    Some(Cow::Owned(if user.is_empty() { password } else { user }))
+                }
+                (BackendVersion::AppId, AuthHeader::Basic { user, .. }) => Some(Cow::Owned(user)),
+                (BackendVersion::AppId, AuthHeader::Bearer(_)) => None,
+                (BackendVersion::OAuth, AuthHeader::Basic { .. }) => None,
+                (_, AuthHeader::Bearer(token)) => Some(Cow::Owned(token)),
+            };
+        }
+        let name = match version {
+            BackendVersion::UserKey => &self.user_key,
+            BackendVersion::AppId => &self.app_id,
+            BackendVersion::OAuth => &self.access_token,
+        };
+        self.lookup(location, name, request)
+    }
+
+    /// The credentials `version` needs at one location.
+    fn find_at(
+        &self,
+        location: CredentialsLocation,
+        version: BackendVersion,
+        request: &impl RequestView,
+    ) -> Option<RequestCredentials> {
         let app = match version {
             BackendVersion::UserKey => {
-                let key = match self.location {
+                let key = match location {
                     CredentialsLocation::Authorization => {
                         match parse_authorization(request.header("authorization")?)? {
                             AuthHeader::Basic { user, password } => {
@@ -298,51 +417,55 @@ impl CredentialsConfig {
                             AuthHeader::Bearer(token) => token,
                         }
                     }
-                    _ => self.lookup(&self.user_key, request)?.into_owned(),
+                    _ => self.lookup(location, &self.user_key, request)?.into_owned(),
                 };
-                Some(AppCredentials::UserKey(Secret::new(key)))
+                AppCredentials::UserKey(Secret::new(key))
             }
-            BackendVersion::AppId => match self.location {
+            BackendVersion::AppId => match location {
                 CredentialsLocation::Authorization => {
                     match parse_authorization(request.header("authorization")?)? {
-                        AuthHeader::Basic { user, password } => Some(AppCredentials::AppId {
+                        AuthHeader::Basic { user, password } => AppCredentials::AppId {
                             app_id: user,
                             app_key: Some(Secret::new(password)),
-                        }),
+                        },
                         // A Bearer token gives an app id and no key: incomplete.
-                        AuthHeader::Bearer(_) => None,
+                        AuthHeader::Bearer(_) => return None,
                     }
                 }
                 _ => {
-                    let app_id = self.lookup(&self.app_id, request)?.into_owned();
-                    let app_key = self.lookup(&self.app_key, request)?;
-                    Some(AppCredentials::AppId {
+                    let app_id = self.lookup(location, &self.app_id, request)?.into_owned();
+                    let app_key = self.lookup(location, &self.app_key, request)?;
+                    AppCredentials::AppId {
                         app_id,
                         app_key: Some(Secret::new(app_key.into_owned())),
-                    })
+                    }
                 }
             },
             BackendVersion::OAuth => {
-                let from_location = match self.location {
-                    CredentialsLocation::Authorization => None,
-                    _ => self
-                        .lookup(&self.access_token, request)
-                        .map(Cow::into_owned),
-                };
-                let token = from_location.or_else(|| {
-                    match parse_authorization(request.header("authorization")?)? {
-                        AuthHeader::Bearer(token) => Some(token),
-                        AuthHeader::Basic { .. } => None,
+                let token = match location {
+                    CredentialsLocation::Authorization => {
+                        match parse_authorization(request.header("authorization")?)? {
+                            AuthHeader::Bearer(token) => token,
+                            AuthHeader::Basic { .. } => return None,
+                        }
                     }
-                })?;
+                    _ => self
+                        .lookup(location, &self.access_token, request)?
+                        .into_owned(),
+                };
                 return Some(RequestCredentials::AccessToken(Secret::new(token)));
             }
         };
-        app.map(RequestCredentials::App)
+        Some(RequestCredentials::App(app))
     }
 
-    fn lookup<'r>(&self, name: &ParamName, request: &'r impl RequestView) -> Option<Cow<'r, str>> {
-        match self.location {
+    fn lookup<'r>(
+        &self,
+        location: CredentialsLocation,
+        name: &ParamName,
+        request: &'r impl RequestView,
+    ) -> Option<Cow<'r, str>> {
+        match location {
             CredentialsLocation::Query => query_arg(request.query()?, &name.name),
             CredentialsLocation::Headers => request
                 .header(&name.name)
@@ -512,6 +635,58 @@ mod tests {
             c.extract(BackendVersion::AppId, &SimpleRequest::get("/?app_id=a")),
             None
         );
+    }
+
+    #[test]
+    fn a_chain_takes_the_first_place_and_refuses_different_credentials() {
+        let c = CredentialsConfig::new(CredentialsLocation::Headers)
+            .fallback(CredentialsLocation::Query)
+            .fallback(CredentialsLocation::Headers);
+        assert_eq!(
+            c.locations(),
+            vec![CredentialsLocation::Headers, CredentialsLocation::Query]
+        );
+        let query = SimpleRequest::get("/?user_key=q");
+        assert_eq!(
+            c.find_checked(BackendVersion::UserKey, &query),
+            Ok(Some(RequestCredentials::App(AppCredentials::user_key("q"))))
+        );
+        let same = SimpleRequest::get("/?user_key=k").header("user-key", "k");
+        assert_eq!(
+            c.extract(BackendVersion::UserKey, &same),
+            Some(AppCredentials::user_key("k"))
+        );
+        assert!(c.find_checked(BackendVersion::UserKey, &same).is_ok());
+        let two = SimpleRequest::get("/?user_key=q").header("user-key", "h");
+        assert_eq!(
+            c.find_checked(BackendVersion::UserKey, &two),
+            Err(ConflictingCredentials)
+        );
+        // `find` alone takes the first place.
+        assert_eq!(
+            c.extract(BackendVersion::UserKey, &two),
+            Some(AppCredentials::user_key("h"))
+        );
+        assert_eq!(
+            c.find_checked(BackendVersion::UserKey, &SimpleRequest::get("/")),
+            Ok(None)
+        );
+        // An app id without its key in a later place still counts.
+        let partial = SimpleRequest::get("/?app_id=other")
+            .header("app-id", "a")
+            .header("app-key", "k");
+        assert!(c.find_checked(BackendVersion::AppId, &partial).is_err());
+        // OAuth: the Bearer token is the last place of a chain.
+        let token = SimpleRequest::get("/?access_token=t1").header("Authorization", "Bearer t2");
+        assert!(c.find_checked(BackendVersion::OAuth, &token).is_err());
+        // One location: as before, the query token first, no conflict check.
+        let single = CredentialsConfig::default();
+        let Ok(Some(RequestCredentials::AccessToken(found))) =
+            single.find_checked(BackendVersion::OAuth, &token)
+        else {
+            panic!("found")
+        };
+        assert_eq!(found.expose(), "t1");
     }
 
     #[test]

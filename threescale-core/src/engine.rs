@@ -87,6 +87,8 @@ pub struct EngineStats {
 struct Live {
     service: Arc<ServiceConfig>,
     client: BackendClient,
+    /// The OpenID Connect checker with its issuer's keys (`service.oidc`).
+    oidc: Option<Arc<crate::oidc::Oidc>>,
 }
 
 impl Live {
@@ -207,6 +209,7 @@ impl ThreeScale {
             },
         };
         let service_id: Arc<str> = config.service.service_id.as_str().into();
+        let oidc = oidc_checker(&config.service, None, config.timeout)?;
         let reporter = Reporter::new(report_client, Some(service_id.to_string()), settings);
         let cache = match &config.mode {
             Mode::Cached(c) => Some(AuthCache::new(c)),
@@ -217,6 +220,7 @@ impl ThreeScale {
                 live: arc_swap::ArcSwap::from_pointee(Live {
                     service: Arc::new(config.service),
                     client,
+                    oidc,
                 }),
                 mode: config.mode,
                 rate_limit_headers: config.rate_limit_headers,
@@ -289,9 +293,11 @@ impl ThreeScale {
             self.inner.decider.reporter().set_client(build()?);
             client
         };
+        let oidc = oidc_checker(&service, current.oidc.as_ref(), self.inner.timeout)?;
         self.inner.live.store(Arc::new(Live {
             service: Arc::new(service),
             client,
+            oidc,
         }));
         Ok(())
     }
@@ -330,9 +336,11 @@ impl ThreeScale {
     /// In order: an ambiguous path is refused (400, unless the path policy is
     /// `Normalise`); a bypass path is let through; a query longer than the
     /// mapping rules read is refused (400); missing credentials are 401,
-    /// unacceptable ones (too long, control characters) 403; then the mapping
-    /// rules, the token verifier (OAuth) and the cache. Nothing before the cache
-    /// calls the backend.
+    /// unacceptable ones (too long, control characters) or different ones in
+    /// two places of a credential chain 403; then the mapping rules, the token
+    /// verifier or the OpenID Connect check (OAuth) and the cache. Nothing
+    /// before the cache calls the backend; a token whose issuer keys are not
+    /// held yet makes the step [`Step::Pending`], which fetches them first.
     pub fn begin(&self, request: &impl RequestView) -> Step {
         let inner = &self.inner;
         let live = inner.live.load();
@@ -371,8 +379,19 @@ impl ThreeScale {
             ));
         }
         let version = service.backend_version;
-        let Some(found) = service.credentials.find(version, request) else {
-            return Step::Done(self.deny(Denial::new(DenialKind::AuthMissing), HeaderMap::new()));
+        let found = match service.credentials.find_checked(version, request) {
+            Ok(Some(found)) => found,
+            Ok(None) => {
+                return Step::Done(
+                    self.deny(Denial::new(DenialKind::AuthMissing), HeaderMap::new()),
+                );
+            }
+            Err(_) => {
+                return Step::Done(self.deny(
+                    Denial::new(DenialKind::AuthFailed).with_reason("conflicting_credentials"),
+                    HeaderMap::new(),
+                ));
+            }
         };
         let acceptable = match &found {
             RequestCredentials::App(app) => inner.request.credentials_are_acceptable(app),
@@ -392,36 +411,117 @@ impl ThreeScale {
         if matched.is_empty() {
             return Step::Done(self.deny(Denial::new(DenialKind::NoMatch), HeaderMap::new()));
         }
+        let debug = debug_requested(service, request);
+        let referrer = service
+            .referrer_header
+            .as_ref()
+            .and_then(|name| referrer_of(request, name));
         let credentials = match found {
             RequestCredentials::App(app) => app,
-            RequestCredentials::AccessToken(token) => {
-                let client_id = inner
-                    .token_verifier
-                    .as_ref()
-                    .and_then(|verify| verify(token.expose()));
-                match client_id {
-                    Some(app_id) if inner.request.credential_is_acceptable(&app_id) => {
-                        AppCredentials::app_id(app_id)
-                    }
-                    _ => {
-                        // Said once per process, not once per request.
-                        static SAID: std::sync::atomic::AtomicBool =
-                            std::sync::atomic::AtomicBool::new(false);
-                        if inner.token_verifier.is_none() && !SAID.swap(true, Ordering::Relaxed) {
-                            tracing::error!(
-                                "oauth service without a token verifier: every token is refused"
-                            );
+            RequestCredentials::AccessToken(token) => match (&inner.token_verifier, &live.oidc) {
+                (None, Some(oidc)) => match oidc.check(token.expose()) {
+                    crate::oidc::Checked::ClientId(app_id) => {
+                        match self.client_id_credentials(app_id) {
+                            Some(credentials) => credentials,
+                            None => return Step::Done(self.unacceptable_client_id()),
                         }
+                    }
+                    crate::oidc::Checked::Rejected(reason) => {
                         return Step::Done(self.deny(
-                            Denial::new(DenialKind::AuthFailed).with_reason("invalid_token"),
+                            Denial::new(DenialKind::AuthFailed).with_reason(reason),
                             HeaderMap::new(),
                         ));
                     }
+                    crate::oidc::Checked::NeedKeys => {
+                        return Step::Pending(PendingCheck {
+                            engine: self.clone(),
+                            stage: Stage::Token { token, debug },
+                            referrer,
+                            matched,
+                            headers: HeaderMap::new(),
+                            live: arc_swap::Guard::into_inner(live),
+                            _check: check,
+                        });
+                    }
+                },
+                _ => {
+                    let client_id = inner
+                        .token_verifier
+                        .as_ref()
+                        .and_then(|verify| verify(token.expose()));
+                    match client_id {
+                        Some(app_id) if inner.request.credential_is_acceptable(&app_id) => {
+                            AppCredentials::app_id(app_id)
+                        }
+                        _ => {
+                            // Said once per process, not once per request.
+                            static SAID: std::sync::atomic::AtomicBool =
+                                std::sync::atomic::AtomicBool::new(false);
+                            if inner.token_verifier.is_none() && !SAID.swap(true, Ordering::Relaxed)
+                            {
+                                tracing::error!(
+                                    "oauth service without a token verifier nor OpenID Connect \
+                                     settings: every token is refused"
+                                );
+                            }
+                            return Step::Done(self.deny(
+                                Denial::new(DenialKind::AuthFailed).with_reason("invalid_token"),
+                                HeaderMap::new(),
+                            ));
+                        }
+                    }
                 }
-            }
+            },
         };
+        match self.with_credentials(&live, &credentials, matched, debug, referrer.as_deref()) {
+            AfterCredentials::Backend {
+                slot,
+                headers,
+                matched,
+            } => Step::Pending(PendingCheck {
+                engine: self.clone(),
+                stage: Stage::Backend { credentials, slot },
+                referrer,
+                matched,
+                headers,
+                live: arc_swap::Guard::into_inner(live),
+                _check: check,
+            }),
+            AfterCredentials::Decided(outcome) => Step::Done(outcome),
+        }
+    }
+
+    /// The client id of a verified token as application credentials; `None`
+    /// when it is not an acceptable app id.
+    fn client_id_credentials(&self, app_id: String) -> Option<AppCredentials> {
+        self.inner
+            .request
+            .credential_is_acceptable(&app_id)
+            .then(|| AppCredentials::app_id(app_id))
+    }
+
+    fn unacceptable_client_id(&self) -> Outcome {
+        self.deny(
+            Denial::new(DenialKind::AuthFailed).with_reason("invalid_credentials"),
+            HeaderMap::new(),
+        )
+    }
+
+    /// The rest of [`ThreeScale::begin`] once the application is known: the
+    /// debug headers, then the cache.
+    fn with_credentials(
+        &self,
+        live: &Live,
+        credentials: &AppCredentials,
+        matched: MatchResult,
+        debug: bool,
+        referrer: Option<&str>,
+    ) -> AfterCredentials {
+        let inner = &self.inner;
+        let service = &live.service;
+        let version = service.backend_version;
         let mut response_headers = HeaderMap::new();
-        if debug_requested(service, request) {
+        if debug {
             let patterns = matched
                 .rules
                 .iter()
@@ -432,52 +532,33 @@ impl ThreeScale {
                 &mut response_headers,
                 &DebugInfo {
                     matched_patterns: patterns,
-                    credentials: &credentials,
+                    credentials,
                     encoded_usage: headers::encode_usage(&matched.usage),
                     service_id: &inner.service_id,
                     service_name: service.system_name.as_deref(),
                 },
             );
         }
-        let referrer = service
-            .referrer_header
-            .as_ref()
-            .and_then(|name| referrer_of(request, name));
-        if let Some(cache) = &inner.cache {
-            match cache.lookup(&credentials, referrer.as_deref(), &matched.usage) {
+        let slot = match &inner.cache {
+            Some(cache) => match cache.lookup(credentials, referrer, &matched.usage) {
                 CacheLookup::Decided(decision) => {
-                    return Step::Done(self.finish(
+                    return AfterCredentials::Decided(self.finish(
                         decision,
-                        &credentials,
+                        credentials,
                         version,
                         matched,
                         response_headers,
                     ));
                 }
-                CacheLookup::Miss(slot) => {
-                    return Step::Pending(PendingCheck {
-                        engine: self.clone(),
-                        credentials,
-                        referrer,
-                        matched,
-                        headers: response_headers,
-                        slot: Some(slot),
-                        live: arc_swap::Guard::into_inner(live),
-                        _check: check,
-                    });
-                }
-            }
-        }
-        Step::Pending(PendingCheck {
-            engine: self.clone(),
-            credentials,
-            referrer,
-            matched,
+                CacheLookup::Miss(slot) => Some(slot),
+            },
+            None => None,
+        };
+        AfterCredentials::Backend {
+            slot,
             headers: response_headers,
-            slot: None,
-            live: arc_swap::Guard::into_inner(live),
-            _check: check,
-        })
+            matched,
+        }
     }
 
     /// Sends everything held for reporting and stops background work. Call it
@@ -607,6 +688,53 @@ impl ThreeScale {
             }
         }
     }
+
+    /// No key of the OpenID Connect issuer could be had (it never answered):
+    /// an outage, decided by the failure policy. Open admits the request
+    /// degraded but for no application: a token that could not be verified
+    /// names no one to bill, so nothing is reported.
+    fn issuer_unavailable(&self, matched: MatchResult) -> Outcome {
+        if self.inner.decider.policy() != crate::FailurePolicy::Open {
+            return self.deny(
+                Denial::new(DenialKind::BackendUnavailable).with_reason("issuer_unavailable"),
+                HeaderMap::new(),
+            );
+        }
+        self.inner.allowed.fetch_add(1, Ordering::Relaxed);
+        self.inner.degraded.fetch_add(1, Ordering::Relaxed);
+        Outcome {
+            decision: Decision::Allow(Box::new(AuthContext {
+                service_id: self.inner.service_id.clone(),
+                app_id: None,
+                credential: CredentialKind::AccessToken,
+                plan: None,
+                usage: matched.usage,
+                matched_rules: matched.rules,
+                usage_reports: Vec::new(),
+                rate_limit: None,
+                degraded: true,
+            })),
+            headers: HeaderMap::new(),
+        }
+    }
+}
+
+/// The OpenID Connect checker of `service`: the current one (and its keys)
+/// when the settings did not change.
+fn oidc_checker(
+    service: &ServiceConfig,
+    current: Option<&Arc<crate::oidc::Oidc>>,
+    timeout: std::time::Duration,
+) -> Result<Option<Arc<crate::oidc::Oidc>>, crate::ConfigError> {
+    let Some(settings) = &service.oidc else {
+        return Ok(None);
+    };
+    if let Some(current) = current.filter(|c| c.settings() == settings) {
+        return Ok(Some(current.clone()));
+    }
+    crate::oidc::Oidc::new(settings.clone(), timeout)
+        .map(|oidc| Some(Arc::new(oidc)))
+        .map_err(|reason| crate::ConfigError::new("oidc", "oidc", reason))
 }
 
 fn backend_client(
@@ -663,15 +791,39 @@ fn constant_time_eq(given: &str, secret: &str) -> bool {
 #[derive(Debug)]
 pub struct PendingCheck {
     engine: ThreeScale,
-    credentials: AppCredentials,
+    stage: Stage,
     /// Sent as the backend's `referrer` (and part of the cache key).
     referrer: Option<Arc<str>>,
     matched: MatchResult,
     headers: HeaderMap,
-    slot: Option<crate::cache::Slot>,
     live: Arc<Live>,
     /// Keeps shutdown waiting until this check has recorded its usage.
     _check: CheckInFlight,
+}
+
+/// A check once its application is known.
+enum AfterCredentials {
+    /// The cache decided.
+    Decided(Outcome),
+    /// Ask the backend: the cache slot to fill (cached mode) and the response
+    /// headers so far.
+    Backend {
+        slot: Option<crate::cache::Slot>,
+        headers: HeaderMap,
+        matched: MatchResult,
+    },
+}
+
+/// What a pending check still has to do.
+#[derive(Debug)]
+enum Stage {
+    /// Ask the backend (or wait for the cache fill).
+    Backend {
+        credentials: AppCredentials,
+        slot: Option<crate::cache::Slot>,
+    },
+    /// Fetch the OpenID Connect issuer's keys, check the token, then go on.
+    Token { token: crate::Secret, debug: bool },
 }
 
 /// Counts a check between the shutdown gate and its end (dropped after the
@@ -697,14 +849,56 @@ impl PendingCheck {
     pub async fn run(self) -> Outcome {
         let PendingCheck {
             engine,
-            credentials,
+            stage,
             referrer,
             matched,
             headers,
-            slot,
             live,
             _check,
         } = self;
+        let (credentials, slot, matched, headers, live, _check) = match stage {
+            Stage::Backend { credentials, slot } => {
+                (credentials, slot, matched, headers, live, _check)
+            }
+            Stage::Token { token, debug } => {
+                let Some(oidc) = live.oidc.clone() else {
+                    return engine.deny(
+                        Denial::new(DenialKind::AuthFailed).with_reason("invalid_token"),
+                        HeaderMap::new(),
+                    );
+                };
+                let app_id = match oidc.resolve(token.expose(), &engine.inner.service_id).await {
+                    crate::oidc::Resolved::ClientId(app_id) => app_id,
+                    crate::oidc::Resolved::Rejected(reason) => {
+                        return engine.deny(
+                            Denial::new(DenialKind::AuthFailed).with_reason(reason),
+                            HeaderMap::new(),
+                        );
+                    }
+                    crate::oidc::Resolved::Unavailable(error) => {
+                        tracing::debug!(%error, "OpenID Connect issuer unavailable");
+                        return engine.issuer_unavailable(matched);
+                    }
+                };
+                let Some(credentials) = engine.client_id_credentials(app_id) else {
+                    return engine.unacceptable_client_id();
+                };
+                match engine.with_credentials(
+                    &live,
+                    &credentials,
+                    matched,
+                    debug,
+                    referrer.as_deref(),
+                ) {
+                    AfterCredentials::Decided(outcome) => return outcome,
+                    AfterCredentials::Backend {
+                        slot,
+                        headers,
+                        matched,
+                    } => (credentials, slot, matched, headers, live, _check),
+                }
+            }
+        };
         let inner = &engine.inner;
         let verdict = match (slot, &inner.cache) {
             (Some(slot), Some(cache)) => {

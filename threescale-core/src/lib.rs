@@ -19,6 +19,7 @@ pub mod decision;
 pub mod engine;
 mod headers;
 pub mod mapping;
+pub mod oidc;
 #[cfg(feature = "openapi")]
 #[cfg_attr(docsrs, doc(cfg(feature = "openapi")))]
 pub mod openapi;
@@ -45,8 +46,8 @@ pub use config::{
     RateLimitHeaders, RulesFile, ServiceConfig,
 };
 pub use credentials::{
-    BackendVersion, CredentialsConfig, CredentialsLocation, RequestCredentials, RequestView,
-    SimpleRequest,
+    BackendVersion, ConflictingCredentials, CredentialsConfig, CredentialsLocation,
+    RequestCredentials, RequestView, SimpleRequest,
 };
 pub use decision::{
     AuthContext, CredentialKind, Decision, Denial, DenialKind, ProxyErrorKeys, RateLimit,

@@ -126,6 +126,11 @@ impl Decider {
         }
     }
 
+    /// The failure policy.
+    pub(crate) fn policy(&self) -> FailurePolicy {
+        self.policy
+    }
+
     pub(crate) fn reporter(&self) -> &Reporter {
         &self.reporter
     }

@@ -42,6 +42,17 @@
 //!     `{"advance_seconds":60}` pins the clock; `DELETE /_emulator/time` restores the
 //!     system clock; `GET` shows it.
 //!
+//! # OpenID Connect issuer
+//! A development issuer for the `oauth` services (see the gateway's OIDC flow):
+//! `GET /oidc/.well-known/openid-configuration`, `GET /oidc/jwks` (P-256 keys made
+//! at start), `POST /oidc/token` (`grant_type=client_credentials`, the client id is
+//! an application id of an `oauth` service and the secret one of its app keys,
+//! any secret for an application without keys; form fields or HTTP Basic) giving
+//! an ES256 JWT with `azp` = the client id, valid 300 s by the system clock.
+//! `POST /_emulator/oidc/rotate` makes a new signing key (the previous one stays
+//! published until the next rotation). The admin portal gives `oauth` services
+//! `authentication_method: oidc` and `oidc_issuer_endpoint: http://<Host>/oidc`.
+//!
 //! # Admin portal
 //! - `GET /admin/api/services/S/proxy/configs/{staging,production}/latest.json`:
 //!   `{"proxy_config":{"id":1,"version":1,"environment":"production","content":{..}}}`
@@ -132,6 +143,7 @@ mod faults;
 mod limit_headers;
 mod listener;
 mod model;
+mod oidc;
 mod params;
 mod period;
 mod portal;

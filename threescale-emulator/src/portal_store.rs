@@ -279,6 +279,13 @@ fn service_json(served: &Served, index: usize, host: &str) -> Value {
             text(content_type, DEFAULT_CONTENT_TYPE),
         );
     }
+    if config.backend_version == "oauth" {
+        p.insert("authentication_method".into(), Value::from("oidc"));
+        p.insert(
+            "oidc_issuer_endpoint".into(),
+            Value::from(format!("http://{host}/oidc")),
+        );
+    }
     p.insert("proxy_rules".into(), Value::Array(proxy_rules));
     if !proxy.policy_chain.is_empty() {
         p.insert(

@@ -17,7 +17,7 @@ use crate::faults::Faults;
 use crate::state::{AppRef, EmulatorState, UsageTotals, lock};
 use crate::store::{ErrorEntry, RequestStats};
 use crate::tls::{EmulatorTls, TlsListener};
-use crate::{admin, listener, portal};
+use crate::{admin, listener, oidc, portal};
 
 /// Entry points: a router to mount, or a server on 127.0.0.1.
 #[derive(Debug)]
@@ -69,6 +69,13 @@ impl Emulator {
                     .post(portal::set_portal_faults)
                     .delete(portal::clear_portal_faults),
             )
+            .route(
+                "/oidc/.well-known/openid-configuration",
+                get(oidc::discovery),
+            )
+            .route("/oidc/jwks", get(oidc::jwks))
+            .route("/oidc/token", post(oidc::token))
+            .route("/_emulator/oidc/rotate", post(oidc::rotate))
             .route("/admin/api/services.json", get(portal::services))
             .route(
                 "/admin/api/services/{id}/proxy/configs/{env}/latest.json",

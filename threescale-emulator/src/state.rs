@@ -125,6 +125,7 @@ struct Inner {
     clock: RwLock<ClockMode>,
     faults: Mutex<FaultState>,
     portal: Mutex<PortalState>,
+    issuer: crate::oidc::Issuer,
 }
 
 /// The emulator's shared state: counters, clock, faults, statistics. Cheap to clone.
@@ -159,8 +160,27 @@ impl EmulatorState {
                 clock: RwLock::new(ClockMode::System),
                 faults: Mutex::new(FaultState::default()),
                 portal: Mutex::new(PortalState::new(config)),
+                issuer: crate::oidc::Issuer::new(),
             }),
         }
+    }
+
+    /// The development OpenID Connect issuer.
+    pub(crate) fn issuer(&self) -> &crate::oidc::Issuer {
+        &self.inner.issuer
+    }
+
+    /// Whether `client_id` is an application of an `oauth` service and
+    /// `secret` one of its keys (any secret when it has none).
+    pub(crate) fn oauth_client_is_valid(&self, client_id: &str, secret: &str) -> bool {
+        self.inner.registry.services.iter().any(|svc| {
+            svc.is_oauth()
+                && svc
+                    .app_index
+                    .get(client_id)
+                    .map(|&i| &svc.apps[i])
+                    .is_some_and(|app| app.keys.is_empty() || app.keys.iter().any(|k| k == secret))
+        })
     }
 
     /// The emulator's current time.

@@ -15,6 +15,16 @@
 //!   backend_version: "1"              # "1" user_key, "2" app_id/app_key, "oauth"
 //!   service_token: demo-service-token # or provider_key
 //!   credentials: { location: query, user_key: user_key, app_id: app_id, app_key: app_key }
+//!   # location may be a list tried in order, e.g. [headers, query]: the first
+//!   # place holding credentials wins, and different credentials in two places
+//!   # are refused (403, conflicting_credentials)
+//!   oidc:                             # OpenID Connect (sets backend_version oauth)
+//!     issuer_endpoint: https://sso.example.com/realms/demo
+//!     client_id_claim: azp            # default azp
+//!     client_id_claim_type: plain     # or liquid: "{{ claim }}" placeholders only
+//!     leeway_seconds: 30              # clock skew allowed on exp/nbf
+//!     min_refresh_seconds: 10         # shortest time between two key fetches
+//!     audience: [my-api]              # optional: aud must contain one of these
 //!   mapping_rules:                    # default: ANY / -> hits 1
 //!     - { http_method: GET, pattern: "/orders/{id}$", metric_system_name: orders, delta: 1, last: true }
 //!     - { http_method: ANY, pattern: "/", metric_system_name: hits, delta: 1 }
@@ -324,6 +334,26 @@ struct ServiceSection {
     mapping_rules: Vec<MappingRule>,
     #[serde(default)]
     errors: BTreeMap<String, ErrorSection>,
+    oidc: Option<OidcSection>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OidcSection {
+    issuer_endpoint: String,
+    client_id_claim: Option<String>,
+    client_id_claim_type: Option<String>,
+    leeway_seconds: Option<u64>,
+    min_refresh_seconds: Option<u64>,
+    audience: Option<Vec<String>>,
+}
+
+/// One location or a list of them.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Locations {
+    One(String),
+    Several(Vec<String>),
 }
 
 /// A string or a number (ids and versions are written both ways).
@@ -346,7 +376,7 @@ impl Scalar {
 #[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CredentialsSection {
-    location: Option<String>,
+    location: Option<Locations>,
     user_key: Option<String>,
     app_id: Option<String>,
     app_key: Option<String>,
@@ -476,6 +506,7 @@ impl ProjectFile {
         if let Some(name) = service.system_name {
             builder = builder.system_name(name);
         }
+        let service_backend_version_given = service.backend_version.is_some();
         if let Some(version) = service.backend_version {
             let version = version.into_string();
             builder =
@@ -488,16 +519,33 @@ impl ProjectFile {
         }
 
         let credentials = service.credentials;
-        let location = match credentials.location.as_deref() {
-            None => CredentialsLocation::Query,
-            Some(v) => CredentialsLocation::parse(v).ok_or_else(|| {
+        let locations = match credentials.location {
+            None => vec![],
+            Some(Locations::One(v)) => vec![v],
+            Some(Locations::Several(list)) if list.is_empty() => {
+                return Err(err(
+                    "service.credentials.location",
+                    "the list is empty".into(),
+                ));
+            }
+            Some(Locations::Several(list)) => list,
+        };
+        let mut config: Option<CredentialsConfig> = None;
+        for v in &locations {
+            let location = CredentialsLocation::parse(v).ok_or_else(|| {
                 err(
                     "service.credentials.location",
                     format!("{v:?} is not query, headers or authorization"),
                 )
-            })?,
-        };
-        builder = builder.credentials(CredentialsConfig::new(location));
+            })?;
+            config = Some(match config {
+                None => CredentialsConfig::new(location),
+                Some(config) => config.fallback(location),
+            });
+        }
+        builder = builder
+            .credentials(config.unwrap_or_default())
+            .field_path("credentials.location", "service.credentials.location");
         let mut names = [
             credentials.user_key,
             credentials.app_id,
@@ -512,6 +560,41 @@ impl ProjectFile {
         }
 
         builder = builder.mapping_rules(service.mapping_rules);
+
+        if let Some(oidc) = service.oidc {
+            let mut settings = crate::oidc::OidcSettings::new(oidc.issuer_endpoint);
+            if let Some(claim) = oidc.client_id_claim {
+                settings = settings.client_id_claim(
+                    crate::oidc::ClientIdClaim::parse(&claim, oidc.client_id_claim_type.as_deref())
+                        .map_err(|reason| err("service.oidc.client_id_claim", reason))?,
+                );
+            } else if oidc.client_id_claim_type.is_some() {
+                return Err(err(
+                    "service.oidc.client_id_claim_type",
+                    "given without client_id_claim".into(),
+                ));
+            }
+            if let Some(seconds) = oidc.leeway_seconds {
+                settings = settings.leeway(Duration::from_secs(seconds));
+            }
+            if let Some(seconds) = oidc.min_refresh_seconds {
+                settings = settings.min_refresh_interval(Duration::from_secs(seconds));
+            }
+            if let Some(audience) = oidc.audience {
+                settings = settings.audience(audience);
+            }
+            // An explicit backend_version other than oauth is refused by build.
+            let version = builder.current_backend_version();
+            builder = builder
+                .oidc(settings)
+                .field_path("oidc.issuer_endpoint", "service.oidc.issuer_endpoint")
+                .field_path("oidc.client_id_claim", "service.oidc.client_id_claim")
+                .field_path("oidc.audience", "service.oidc.audience")
+                .field_path("backend_version", "service.backend_version");
+            if service_backend_version_given && version != BackendVersion::OAuth {
+                builder = builder.backend_version(version);
+            }
+        }
 
         for (name, section) in service.errors {
             let kind = DenialKind::from_key(&name).ok_or_else(|| {

@@ -79,6 +79,8 @@ pub struct ServiceConfig {
     /// The request header whose value is sent as the backend's `referrer`
     /// (the gateway's referrer policy); `None` sends none.
     pub referrer_header: Option<http::HeaderName>,
+    /// OpenID Connect: how access tokens are checked (`backend_version: oauth`).
+    pub oidc: Option<crate::oidc::OidcSettings>,
 }
 
 impl ServiceConfig {
@@ -95,6 +97,7 @@ impl ServiceConfig {
             mapping_rules: MappingRules::default(),
             error_responses: ErrorResponses::default(),
             referrer_header: None,
+            oidc: None,
         }
     }
 }
@@ -400,7 +403,9 @@ impl Config {
     /// still overrides its backend URL), or `THREESCALE_BACKEND_URL`,
     /// `THREESCALE_SERVICE_ID`, `THREESCALE_SERVICE_TOKEN` or `THREESCALE_PROVIDER_KEY`,
     /// `THREESCALE_BACKEND_VERSION` (`1`, `2`, `oauth`), `THREESCALE_CREDENTIALS_LOCATION`
-    /// (`query`, `headers`, `authorization`), `THREESCALE_FAILURE_POLICY` (`closed`, `open`),
+    /// (`query`, `headers`, `authorization`, or a comma-separated chain such as
+    /// `headers,query`), `THREESCALE_OIDC_ISSUER_ENDPOINT` (OpenID Connect with
+    /// default settings), `THREESCALE_FAILURE_POLICY` (`closed`, `open`),
     /// `THREESCALE_BYPASS_PATHS` (comma-separated paths),
     /// `THREESCALE_MAX_CREDENTIAL_LEN` and `THREESCALE_MAX_TOKEN_LEN` (bytes),
     /// `THREESCALE_PATH_POLICY` (`strict`, `normalise`), `THREESCALE_REFERRER_HEADER`
@@ -491,13 +496,32 @@ impl Config {
             builder = builder.backend_version(version);
         }
         if let Some(v) = var("THREESCALE_CREDENTIALS_LOCATION") {
-            let location = crate::CredentialsLocation::parse(&v).ok_or_else(|| {
-                err(
-                    "THREESCALE_CREDENTIALS_LOCATION",
-                    "expected query, headers or authorization",
-                )
-            })?;
-            builder = builder.credentials(CredentialsConfig::new(location));
+            let mut chain: Option<CredentialsConfig> = None;
+            for part in v.split(',') {
+                let location = crate::CredentialsLocation::parse(part.trim()).ok_or_else(|| {
+                    err(
+                        "THREESCALE_CREDENTIALS_LOCATION",
+                        "expected query, headers or authorization (or several, comma-separated)",
+                    )
+                })?;
+                chain = Some(match chain {
+                    None => CredentialsConfig::new(location),
+                    Some(chain) => chain.fallback(location),
+                });
+            }
+            builder = builder.credentials(chain.unwrap_or_default());
+        }
+        if let Some(v) = var("THREESCALE_OIDC_ISSUER_ENDPOINT").filter(|v| !v.trim().is_empty()) {
+            let given = var("THREESCALE_BACKEND_VERSION").is_some();
+            let version = builder.current_backend_version();
+            builder = builder
+                .oidc(crate::oidc::OidcSettings::new(v))
+                .field_path("oidc.issuer_endpoint", "THREESCALE_OIDC_ISSUER_ENDPOINT")
+                .field_path("backend_version", "THREESCALE_BACKEND_VERSION");
+            // A version other than oauth given with it is refused by build.
+            if given {
+                builder = builder.backend_version(version);
+            }
         }
         if let Some(v) = var("THREESCALE_FAILURE_POLICY") {
             let policy = FailurePolicy::parse(&v).ok_or_else(|| {
@@ -614,6 +638,7 @@ pub struct ConfigBuilder {
     bypass_paths: Vec<String>,
     rate_limit_headers: RateLimitHeaders,
     request: RequestPolicy,
+    oidc: Option<crate::oidc::OidcSettings>,
     /// How the source names fields, for errors (`backend_url` →
     /// `proxy.backend.endpoint`), and which source a field came from when
     /// it is not the builder's (an environment override of a file).
@@ -781,6 +806,29 @@ impl ConfigBuilder {
     pub fn backend_version(mut self, version: BackendVersion) -> Self {
         self.backend_version = version;
         self
+    }
+
+    /// OpenID Connect: access tokens are JWTs of this issuer, checked in the
+    /// engine (see [`crate::oidc`]). Sets `backend_version` to `oauth`.
+    ///
+    /// ```
+    /// use threescale_core::{BackendVersion, Config, oidc::OidcSettings};
+    /// let config = Config::builder()
+    ///     .service_token("token", "42")
+    ///     .oidc(OidcSettings::new("https://sso.example.com/realms/demo"))
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(config.service.backend_version, BackendVersion::OAuth);
+    /// ```
+    pub fn oidc(mut self, settings: crate::oidc::OidcSettings) -> Self {
+        self.backend_version = BackendVersion::OAuth;
+        self.oidc = Some(settings);
+        self
+    }
+
+    /// The backend version set so far (the file format's OIDC section reads it).
+    pub(crate) fn current_backend_version(&self) -> BackendVersion {
+        self.backend_version
     }
 
     /// Where to find credentials (default: the query string, default names).
@@ -1015,6 +1063,15 @@ impl ConfigBuilder {
         if self.request.max_token_len == 0 {
             return Err(err("max_token_len", "must be more than zero".into()));
         }
+        if let Some(oidc) = &self.oidc {
+            if self.backend_version != BackendVersion::OAuth {
+                return Err(err(
+                    "backend_version",
+                    "OpenID Connect needs backend_version oauth".into(),
+                ));
+            }
+            oidc.check().map_err(|(field, reason)| err(field, reason))?;
+        }
         let mode = self.mode.unwrap_or(Mode::Sync);
         if let Mode::Cached(settings) = &mode {
             validate_cache(settings).map_err(|(field, reason)| err(field, reason))?;
@@ -1039,6 +1096,7 @@ impl ConfigBuilder {
                 mapping_rules,
                 error_responses,
                 referrer_header,
+                oidc: self.oidc,
             },
             mode,
             failure_policy: self.failure_policy,

@@ -7,7 +7,9 @@
 //! configuration file (`{"services": [service, ...]}`), or a bare service object.
 //!
 //! From each service it takes what the gateway takes: `id`, `system_name`,
-//! `backend_version` (or `proxy.authentication_method: "oidc"`),
+//! `backend_version` (or `proxy.authentication_method: "oidc"`, with
+//! `proxy.oidc_issuer_endpoint`, `proxy.jwt_claim_with_client_id` and its
+//! `_type`: see [`crate::oidc`]),
 //! `backend_authentication_type` / `backend_authentication_value`,
 //! `proxy.backend.endpoint`, `proxy.credentials_location`, `proxy.auth_user_key`,
 //! `proxy.auth_app_id`, `proxy.auth_app_key`, the `proxy.error_*` settings and
@@ -420,11 +422,45 @@ impl Reader<'_> {
                 )
             })?,
         };
-        let backend_version = match self.string(proxy, &proxy_path, "authentication_method")? {
-            Some(method) if method == "oidc" => BackendVersion::OAuth,
-            _ => backend_version,
+        let oidc = self
+            .string(proxy, &proxy_path, "authentication_method")?
+            .is_some_and(|method| method == "oidc");
+        let backend_version = if oidc {
+            BackendVersion::OAuth
+        } else {
+            backend_version
         };
         builder = builder.backend_version(backend_version);
+        // Without an issuer endpoint the tokens need a user-supplied verifier
+        // (`ThreeScale::with_token_verifier`), as before.
+        if oidc
+            && let Some(endpoint) = self
+                .string(proxy, &proxy_path, "oidc_issuer_endpoint")?
+                .filter(|e| !e.trim().is_empty())
+        {
+            let mut settings = crate::oidc::OidcSettings::new(endpoint);
+            if let Some(claim) = self
+                .string(proxy, &proxy_path, "jwt_claim_with_client_id")?
+                .filter(|c| !c.is_empty())
+            {
+                let kind = self.string(proxy, &proxy_path, "jwt_claim_with_client_id_type")?;
+                settings = settings.client_id_claim(
+                    crate::oidc::ClientIdClaim::parse(&claim, kind.as_deref()).map_err(
+                        |reason| self.error(&join(&proxy_path, "jwt_claim_with_client_id"), reason),
+                    )?,
+                );
+            }
+            builder = builder
+                .oidc(settings)
+                .field_path(
+                    "oidc.issuer_endpoint",
+                    join(&proxy_path, "oidc_issuer_endpoint"),
+                )
+                .field_path(
+                    "oidc.client_id_claim",
+                    join(&proxy_path, "jwt_claim_with_client_id"),
+                );
+        }
 
         let auth_type = self
             .string(service, path, "backend_authentication_type")?

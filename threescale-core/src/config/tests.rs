@@ -482,3 +482,136 @@ fn the_failure_policy_variable_takes_every_spelling() {
     assert_eq!(err.field, "THREESCALE_FAILURE_POLICY");
     assert!(err.to_string().contains("resilient"), "{err}");
 }
+
+#[test]
+fn oidc_from_the_proxy_config_the_file_and_the_builder_is_the_same() {
+    use crate::oidc::{ClientIdClaim, OidcSettings};
+    let proxy = r#"{"id": 7, "backend_version": "oauth",
+        "backend_authentication_type": "service_token", "backend_authentication_value": "t",
+        "proxy": {"authentication_method": "oidc",
+            "oidc_issuer_endpoint": "https://client:s3cret@sso.example.com/realms/x",
+            "jwt_claim_with_client_id": "{{ client_id }}",
+            "jwt_claim_with_client_id_type": "liquid"}}"#;
+    let from_proxy = config_from_proxy_json(proxy, "proxy config").unwrap();
+    let file = r#"
+service:
+  id: "7"
+  service_token: t
+  oidc:
+    issuer_endpoint: "https://client:s3cret@sso.example.com/realms/x"
+    client_id_claim: "{{ client_id }}"
+    client_id_claim_type: liquid
+"#;
+    let from_file = parse_project_config(file, "file").unwrap();
+    let expected = OidcSettings::new("https://client:s3cret@sso.example.com/realms/x")
+        .client_id_claim(ClientIdClaim::Liquid("{{ client_id }}".into()));
+    let from_builder = Config::builder()
+        .service_token("t", "7")
+        .oidc(expected.clone())
+        .build()
+        .unwrap();
+    for config in [&from_proxy, &from_file, &from_builder] {
+        assert_eq!(config.service.backend_version, BackendVersion::OAuth);
+        assert_eq!(config.service.oidc.as_ref(), Some(&expected));
+        // The endpoint's password never shows.
+        assert!(!format!("{config:?}").contains("s3cret"));
+    }
+}
+
+#[test]
+fn oidc_settings_errors_name_the_field() {
+    let proxy = r#"{"id": 7, "backend_authentication_type": "service_token",
+        "backend_authentication_value": "t",
+        "proxy": {"authentication_method": "oidc", "oidc_issuer_endpoint": "https://sso",
+            "jwt_claim_with_client_id": "{{ azp | upcase }}",
+            "jwt_claim_with_client_id_type": "liquid"}}"#;
+    let err = config_from_proxy_json(proxy, "proxy config").unwrap_err();
+    assert!(
+        err.to_string().contains("proxy.jwt_claim_with_client_id"),
+        "{err}"
+    );
+    let proxy = r#"{"id": 7, "backend_authentication_type": "service_token",
+        "backend_authentication_value": "t",
+        "proxy": {"authentication_method": "oidc", "oidc_issuer_endpoint": "ftp://sso"}}"#;
+    let err = config_from_proxy_json(proxy, "proxy config").unwrap_err();
+    assert!(
+        err.to_string().contains("proxy.oidc_issuer_endpoint"),
+        "{err}"
+    );
+    // Without an endpoint, an oidc service needs a token verifier, as before.
+    let proxy = r#"{"id": 7, "backend_authentication_type": "service_token",
+        "backend_authentication_value": "t", "proxy": {"authentication_method": "oidc"}}"#;
+    let config = config_from_proxy_json(proxy, "proxy config").unwrap();
+    assert_eq!(config.service.backend_version, BackendVersion::OAuth);
+    assert!(config.service.oidc.is_none());
+
+    let file = "service: { id: '7', service_token: t, backend_version: '1', oidc: { issuer_endpoint: 'https://sso' } }";
+    let err = parse_project_config(file, "file").unwrap_err();
+    assert!(err.to_string().contains("service.backend_version"), "{err}");
+    let file = "service: { id: '7', service_token: t, oidc: { issuer_endpoint: 'https://sso', audience: [] } }";
+    let err = parse_project_config(file, "file").unwrap_err();
+    assert!(err.to_string().contains("service.oidc.audience"), "{err}");
+}
+
+#[test]
+fn a_credential_chain_from_the_file() {
+    let file = "service: { id: '7', service_token: t, credentials: { location: [headers, query], user_key: api_key } }";
+    let config = parse_project_config(file, "file").unwrap();
+    assert_eq!(
+        config.service.credentials,
+        CredentialsConfig::new(CredentialsLocation::Headers)
+            .fallback(CredentialsLocation::Query)
+            .user_key_name("api_key")
+    );
+    let file = "service: { id: '7', service_token: t, credentials: { location: [headers, body] } }";
+    let err = parse_project_config(file, "file").unwrap_err();
+    assert!(
+        err.to_string().contains("service.credentials.location"),
+        "{err}"
+    );
+    let file = "service: { id: '7', service_token: t, credentials: { location: [] } }";
+    assert!(parse_project_config(file, "file").is_err());
+}
+
+#[test]
+fn oidc_and_a_credential_chain_from_the_environment() {
+    let vars = |extra: &[(&'static str, &'static str)]| {
+        let mut vars = vec![
+            ("THREESCALE_SERVICE_TOKEN", "t"),
+            ("THREESCALE_SERVICE_ID", "7"),
+        ];
+        vars.extend_from_slice(extra);
+        vars
+    };
+    let get = |vars: Vec<(&'static str, &'static str)>| {
+        Config::from_vars(move |name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        })
+    };
+    let config = get(vars(&[
+        ("THREESCALE_CREDENTIALS_LOCATION", "headers, query"),
+        (
+            "THREESCALE_OIDC_ISSUER_ENDPOINT",
+            "https://sso.example.com/realms/x",
+        ),
+    ]))
+    .unwrap();
+    assert_eq!(config.service.backend_version, BackendVersion::OAuth);
+    assert_eq!(
+        config.service.credentials.locations(),
+        vec![CredentialsLocation::Headers, CredentialsLocation::Query]
+    );
+    assert!(config.service.oidc.is_some());
+    let err = env_err(&vars(&[
+        ("THREESCALE_BACKEND_VERSION", "1"),
+        ("THREESCALE_OIDC_ISSUER_ENDPOINT", "https://sso"),
+    ]));
+    assert_eq!(err.field, "THREESCALE_BACKEND_VERSION");
+    let err = env_err(&vars(&[(
+        "THREESCALE_CREDENTIALS_LOCATION",
+        "headers,body",
+    )]));
+    assert_eq!(err.field, "THREESCALE_CREDENTIALS_LOCATION");
+}
