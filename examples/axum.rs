@@ -5,6 +5,10 @@
 //! (`THREESCALE_BACKEND_URL`, `THREESCALE_SERVICE_ID`), keeping its own mapping
 //! rules, bypass path and cached mode; else it starts the embedded emulator
 //! with the demo service of `examples/emulator.yaml`. Then: `curl -i 'http://127.0.0.1:8080/orders/1?user_key=demo-user-key'`.
+//!
+//! With the `metrics` feature, `GET /metrics` serves the engine's metrics in
+//! Prometheus' text format (`metrics-exporter-prometheus`), outside 3scale
+//! (a bypass path).
 
 use axum::{Router, extract::Path, routing::get};
 use threescale::emulator::{Emulator, EmulatorConfig};
@@ -14,10 +18,14 @@ use threescale::{CacheSettings, Config, ConfigBuilder, Mode, ProviderAuth, Three
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt().with_env_filter("info").init();
+    // Installed before the engine is built, so that it sees every figure.
+    #[cfg(feature = "metrics")]
+    let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?;
     // The application's own 3scale settings: mapping rules, bypass path, mode.
     let settings = Config::builder()
         .rule("GET", "/orders/{id}$", "orders", 1)
         .bypass_path("/health")
+        .bypass_path("/metrics")
         .mode(Mode::Cached(CacheSettings::default()));
     // The backend: the one THREESCALE_* names, else the embedded emulator.
     let (config, _emulator) = if std::env::var("THREESCALE_SERVICE_TOKEN").is_ok()
@@ -39,8 +47,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let app = Router::new()
         .route("/orders/{id}", get(order))
-        .route("/health", get(|| async { "ok" }))
-        .layer(ThreeScaleLayer::new(threescale.clone()));
+        .route("/health", get(|| async { "ok" }));
+    #[cfg(feature = "metrics")]
+    let app = app.route(
+        "/metrics",
+        get(move || std::future::ready(prometheus.render())),
+    );
+    let app = app.layer(ThreeScaleLayer::new(threescale.clone()));
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
     tracing::info!("listening on http://127.0.0.1:8080");

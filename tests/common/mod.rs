@@ -81,6 +81,16 @@ pub struct App {
     stop: Option<Box<dyn FnOnce() + Send>>,
 }
 
+impl App {
+    /// An app at `url` that `stop` stops.
+    pub fn new(url: String, stop: impl FnOnce() + Send + 'static) -> Self {
+        App {
+            url,
+            stop: Some(Box::new(stop)),
+        }
+    }
+}
+
 impl Drop for App {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {

@@ -82,7 +82,7 @@ use actix_web::{
 use futures_util::future::LocalBoxFuture;
 use threescale_core::{Action, ErrorResponse, RequestView, Step};
 
-pub use threescale_core::{AuthContext, Denial, DenialKind};
+pub use threescale_core::{AddedUsage, AuthContext, Denial, DenialKind};
 
 /// The user's function rendering denied requests (see [`ThreeScaleMiddleware::on_denied`]).
 type OnDenied = Arc<dyn Fn(&Denial, &HttpRequest) -> HttpResponse + Send + Sync>;
@@ -234,11 +234,29 @@ where
                 Step::Pending(pending) => pending.run().await,
             };
             match engine.action(outcome) {
-                Action::Forward { context, headers } => {
+                Action::Forward {
+                    context,
+                    headers,
+                    completion,
+                } => {
                     if let Some(context) = context {
                         request.extensions_mut().insert(*context);
                     }
-                    let mut response = service.call(request).await?;
+                    let mut response = match service.call(request).await {
+                        Ok(response) => response,
+                        Err(error) => {
+                            // actix answers the error with its status.
+                            let status = error.as_response_error().status_code().as_u16();
+                            completion.finish(status, None);
+                            return Err(error);
+                        }
+                    };
+                    // Taken out, so that an outer middleware does not count it again.
+                    let added = response
+                        .response_mut()
+                        .extensions_mut()
+                        .remove::<AddedUsage>();
+                    completion.finish(response.status().as_u16(), added.as_ref());
                     copy_headers(response.headers_mut(), headers);
                     Ok(response.map_into_left_body())
                 }

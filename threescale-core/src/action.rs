@@ -37,7 +37,8 @@
 use http::HeaderMap;
 
 use crate::{
-    AuthContext, Decision, Denial, ErrorResponse, RequestView, engine::Outcome, engine::ThreeScale,
+    AuthContext, Completion, Decision, Denial, ErrorResponse, RequestView, engine::Outcome,
+    engine::ThreeScale,
 };
 
 /// What an adapter does with a request once the engine has decided.
@@ -53,6 +54,9 @@ pub enum Action {
         /// debug headers). Each replaces a header of the same name; the inner
         /// response's other headers stay.
         headers: HeaderMap,
+        /// Call [`Completion::finish`] with the inner response's status and
+        /// the [`AddedUsage`](crate::AddedUsage) taken out of its extensions.
+        completion: Completion,
     },
     /// Answer at once, without calling the inner service.
     Respond {
@@ -83,15 +87,21 @@ impl ThreeScale {
     /// Moves what the outcome holds; no allocation except for a denial's
     /// configured response (a clone of the configured one).
     pub fn action(&self, outcome: Outcome) -> Action {
-        let Outcome { decision, headers } = outcome;
+        let Outcome {
+            decision,
+            headers,
+            completion,
+        } = outcome;
         match decision {
             Decision::Allow(context) => Action::Forward {
                 context: Some(context),
                 headers,
+                completion,
             },
             Decision::Bypass => Action::Forward {
                 context: None,
                 headers,
+                completion,
             },
             Decision::Deny(denial) => Action::Respond {
                 response: self.error_response(&denial),
@@ -213,9 +223,12 @@ mod tests {
         let outcome = Outcome {
             decision: Decision::Allow(Box::new(context())),
             headers: headers("ratelimit-remaining", "4"),
+            completion: Completion::default(),
         };
         match engine().action(outcome) {
-            Action::Forward { context, headers } => {
+            Action::Forward {
+                context, headers, ..
+            } => {
                 assert_eq!(
                     context.as_deref().and_then(|c| c.plan.as_deref()),
                     Some("basic")
@@ -231,6 +244,7 @@ mod tests {
         let outcome = Outcome {
             decision: Decision::Bypass,
             headers: HeaderMap::new(),
+            completion: Completion::default(),
         };
         let action = engine().action(outcome);
         assert!(action.is_forward());
@@ -243,6 +257,7 @@ mod tests {
         let outcome = Outcome {
             decision: Decision::Deny(denial.clone()),
             headers: headers("x-3scale-service-id", "42"),
+            completion: Completion::default(),
         };
         match engine().action(outcome) {
             Action::Respond {
@@ -267,6 +282,7 @@ mod tests {
         let outcome = Outcome {
             decision: Decision::Deny(denial),
             headers: HeaderMap::new(),
+            completion: Completion::default(),
         };
         let Action::Respond { response, .. } = engine().action(outcome) else {
             panic!("a denial responds");

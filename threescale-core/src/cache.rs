@@ -616,6 +616,7 @@ impl AuthCache {
         };
         let referrer = backend.referrer;
         if let Some(refusal) = filled_here {
+            crate::metrics::cache("fill");
             self.reweigh(CacheKey::new(credentials), &slot);
             if let Some(denial) = refusal {
                 return Verdict::Deny(denial);
@@ -718,6 +719,9 @@ impl AuthCache {
         usage: &Usage,
     ) -> (Entry, Option<Denial>) {
         let settings = &self.settings;
+        // Reports the backend accepts while this call is on the way may or may
+        // not be in its answer: counted as unreported, never missed.
+        let generation = decider.reporter().generation();
         let mut answer = decider.authorize(backend, credentials, Some(usage)).await;
         let mut refusal = None;
         match &answer {
@@ -753,7 +757,9 @@ impl AuthCache {
                     response.authorization,
                 ) {
                     (true, Some(authorization)) => {
-                        let unreported = decider.reporter().unreported(&ReportKey::of(credentials));
+                        let unreported = decider
+                            .reporter()
+                            .unreported_since(&ReportKey::of(credentials), generation);
                         let hierarchy = authorization.hierarchy.unwrap_or_default();
                         let state = AllowedState::from_reports(
                             authorization.plan,

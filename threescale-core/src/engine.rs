@@ -10,16 +10,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use http::{HeaderMap, HeaderValue};
+use tracing::Instrument as _;
 
 use crate::{
     AuthContext, Config, CredentialKind, Decision, Denial, DenialKind, Mode, RateLimitHeaders,
     backend::{AppCredentials, BackendClient, BackendError},
     cache::{AuthCache, CacheLookup},
+    completion::Completion,
     config::ServiceConfig,
     credentials::{BackendVersion, RequestCredentials, RequestView},
     headers::{self, DebugInfo},
     mapping::MatchResult,
-    report::{ReportStats, Reporter, ReporterSettings},
+    report::{ReportKey, ReportStats, Reporter, ReporterSettings},
     request::{BypassPath, RequestPolicy, query_is_too_long},
     response::ErrorResponse,
     verdict::{Backend, Decider, Verdict},
@@ -29,13 +31,19 @@ use crate::{
 /// `None` when the token is not valid. Required for `backend_version: oauth`.
 pub type TokenVerifier = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
-/// The verdict plus the headers to add to the response (debug and rate-limit headers).
+/// The verdict plus the headers to add to the response (debug and rate-limit
+/// headers) and what is left to do once the response is known.
 #[derive(Clone, Debug)]
 pub struct Outcome {
     /// Allow, deny or bypass.
     pub decision: Decision,
     /// Headers for the response, whatever it is.
     pub headers: HeaderMap,
+    /// For an allowed request: call [`Completion::finish`] with the
+    /// response's status (and any [`AddedUsage`](crate::AddedUsage)) once it
+    /// is known. Dropping it reports the request's usage without a status.
+    /// A clone of the outcome carries an empty one.
+    pub completion: Completion,
 }
 
 /// The engine could not be started: the one error of every constructor of
@@ -105,6 +113,8 @@ struct Inner {
     live: arc_swap::ArcSwap<Live>,
     mode: Mode,
     rate_limit_headers: RateLimitHeaders,
+    /// Report each response's status with the usage, after the response.
+    response_codes: bool,
     bypass_paths: Vec<BypassPath>,
     request: RequestPolicy,
     timeout: std::time::Duration,
@@ -209,6 +219,7 @@ impl ThreeScale {
             },
         };
         let service_id: Arc<str> = config.service.service_id.as_str().into();
+        crate::metrics::outage(&service_id, false);
         let oidc = oidc_checker(&config.service, None, config.timeout)?;
         let reporter = Reporter::new(report_client, Some(service_id.to_string()), settings);
         let cache = match &config.mode {
@@ -224,6 +235,7 @@ impl ThreeScale {
                 }),
                 mode: config.mode,
                 rate_limit_headers: config.rate_limit_headers,
+                response_codes: config.response_codes,
                 bypass_paths: config
                     .bypass_paths
                     .iter()
@@ -251,7 +263,14 @@ impl ThreeScale {
     pub async fn from_env() -> Result<Self, StartError> {
         let var = |name: &str| std::env::var(name).ok();
         if let Some(portal) = crate::config::portal::Portal::from_vars(var)? {
-            let engine = ThreeScale::new(portal.load().await?)?;
+            let mut config = portal.load().await?;
+            // The gateway's switch: the proxy config has no field for it.
+            if crate::config::env_enabled(var("APICAST_RESPONSE_CODES"))
+                || crate::config::env_enabled(var("THREESCALE_RESPONSE_CODES"))
+            {
+                config.response_codes = true;
+            }
+            let engine = ThreeScale::new(config)?;
             if portal.refresh_interval().is_some() {
                 tokio::spawn(portal.keep_fresh(engine.clone()));
             }
@@ -342,6 +361,8 @@ impl ThreeScale {
     /// before the cache calls the backend; a token whose issuer keys are not
     /// held yet makes the step [`Step::Pending`], which fetches them first.
     pub fn begin(&self, request: &impl RequestView) -> Step {
+        let span = crate::spans::check_span(&self.inner.service_id);
+        let _entered = span.enter();
         let inner = &self.inner;
         let live = inner.live.load();
         let service = &live.service;
@@ -356,9 +377,12 @@ impl ThreeScale {
         if !inner.bypass_paths.is_empty() {
             let normal = crate::mapping::normalize_path(path);
             if inner.bypass_paths.iter().any(|b| b.matches(&normal)) {
+                crate::metrics::decision("bypassed", "none", false);
+                crate::spans::record_bypass(&span);
                 return Step::Done(Outcome {
                     decision: Decision::Bypass,
                     headers: HeaderMap::new(),
+                    completion: Completion::default(),
                 });
             }
         }
@@ -434,6 +458,7 @@ impl ThreeScale {
                     }
                     crate::oidc::Checked::NeedKeys => {
                         return Step::Pending(PendingCheck {
+                            span: span.clone(),
                             engine: self.clone(),
                             stage: Stage::Token { token, debug },
                             referrer,
@@ -479,6 +504,7 @@ impl ThreeScale {
                 headers,
                 matched,
             } => Step::Pending(PendingCheck {
+                span: span.clone(),
                 engine: self.clone(),
                 stage: Stage::Backend { credentials, slot },
                 referrer,
@@ -542,6 +568,8 @@ impl ThreeScale {
         let slot = match &inner.cache {
             Some(cache) => match cache.lookup(credentials, referrer, &matched.usage) {
                 CacheLookup::Decided(decision) => {
+                    crate::metrics::cache("hit");
+                    crate::spans::record_cache("hit");
                     return AfterCredentials::Decided(self.finish(
                         decision,
                         credentials,
@@ -550,7 +578,11 @@ impl ThreeScale {
                         response_headers,
                     ));
                 }
-                CacheLookup::Miss(slot) => Some(slot),
+                CacheLookup::Miss(slot) => {
+                    crate::metrics::cache("miss");
+                    crate::spans::record_cache("miss");
+                    Some(slot)
+                }
             },
             None => None,
         };
@@ -614,8 +646,15 @@ impl ThreeScale {
         }
     }
 
+    /// The report batcher (for what is reported after the response).
+    pub(crate) fn reporter(&self) -> &Reporter {
+        self.inner.decider.reporter()
+    }
+
     fn deny(&self, denial: Denial, mut headers: HeaderMap) -> Outcome {
         self.inner.denied.fetch_add(1, Ordering::Relaxed);
+        crate::metrics::decision("denied", denial.kind.key(), false);
+        crate::spans::record_denial(&denial);
         if denial.kind == DenialKind::LimitsExceeded
             && let Some(figures) = &denial.rate_limit
         {
@@ -624,6 +663,7 @@ impl ThreeScale {
         Outcome {
             decision: Decision::Deny(denial),
             headers,
+            completion: Completion::default(),
         }
     }
 
@@ -643,8 +683,10 @@ impl ThreeScale {
                 if allow.degraded {
                     self.inner.degraded.fetch_add(1, Ordering::Relaxed);
                 }
-                if allow.report_later {
-                    let reporter = self.inner.decider.reporter();
+                let reporter = self.inner.decider.reporter();
+                // With response codes the usage waits for the response's status.
+                let deferred = self.inner.response_codes && allow.report_later;
+                if allow.report_later && !deferred {
                     if allow.degraded {
                         // Admitted without the backend's word on the application.
                         reporter.record_unconfirmed(credentials, &matched.usage);
@@ -652,6 +694,25 @@ impl ThreeScale {
                         reporter.record(credentials, &matched.usage);
                     }
                 }
+                // Shutdown's final flush also waits for usage held until the response.
+                let key = ReportKey::of(credentials);
+                let held = deferred.then(|| {
+                    (
+                        reporter.hold(&key, &matched.usage),
+                        CheckInFlight::enter(&self.inner.checks_in_flight),
+                    )
+                });
+                let completion = Completion::new(self.clone(), key, held, !allow.degraded);
+                // After the usage is recorded: nothing widens the window
+                // between the cache's admission and the batcher.
+                crate::metrics::decision("allowed", "none", allow.degraded);
+                crate::spans::record_allow(
+                    self,
+                    credentials,
+                    allow.plan.as_deref(),
+                    &matched,
+                    allow.degraded,
+                );
                 if let Some(figures) = &allow.rate_limit {
                     headers::insert_rate_limit(
                         &mut headers,
@@ -672,6 +733,7 @@ impl ThreeScale {
                     }
                 };
                 Outcome {
+                    completion,
                     decision: Decision::Allow(Box::new(AuthContext {
                         service_id: self.inner.service_id.clone(),
                         app_id,
@@ -702,7 +764,10 @@ impl ThreeScale {
         }
         self.inner.allowed.fetch_add(1, Ordering::Relaxed);
         self.inner.degraded.fetch_add(1, Ordering::Relaxed);
+        crate::metrics::decision("allowed", "none", true);
         Outcome {
+            // No application to bill: nothing is reported after the response.
+            completion: Completion::default(),
             decision: Decision::Allow(Box::new(AuthContext {
                 service_id: self.inner.service_id.clone(),
                 app_id: None,
@@ -790,6 +855,8 @@ fn constant_time_eq(given: &str, secret: &str) -> bool {
 /// The backend part of a check. Owns everything it needs.
 #[derive(Debug)]
 pub struct PendingCheck {
+    /// The check's span, entered again while the backend is asked.
+    span: tracing::Span,
     engine: ThreeScale,
     stage: Stage,
     /// Sent as the backend's `referrer` (and part of the cache key).
@@ -829,10 +896,10 @@ enum Stage {
 /// Counts a check between the shutdown gate and its end (dropped after the
 /// usage is recorded).
 #[derive(Debug)]
-struct CheckInFlight(Arc<AtomicUsize>);
+pub(crate) struct CheckInFlight(Arc<AtomicUsize>);
 
 impl CheckInFlight {
-    fn enter(counter: &Arc<AtomicUsize>) -> Self {
+    pub(crate) fn enter(counter: &Arc<AtomicUsize>) -> Self {
         counter.fetch_add(1, Ordering::SeqCst);
         CheckInFlight(counter.clone())
     }
@@ -848,6 +915,7 @@ impl PendingCheck {
     /// Asks the backend (or waits for the cache fill) and decides.
     pub async fn run(self) -> Outcome {
         let PendingCheck {
+            span,
             engine,
             stage,
             referrer,
@@ -910,6 +978,7 @@ impl PendingCheck {
                         &credentials,
                         &matched.usage,
                     )
+                    .instrument(span.clone())
                     .await
             }
             _ => {
@@ -919,11 +988,14 @@ impl PendingCheck {
                         live.backend(referrer.as_deref()),
                         &credentials,
                         &matched.usage,
+                        inner.response_codes,
                     )
+                    .instrument(span.clone())
                     .await
             }
         };
         let version = live.service.backend_version;
+        let _entered = span.enter();
         engine.finish(verdict, &credentials, version, matched, headers)
     }
 }

@@ -13,12 +13,14 @@
 pub mod action;
 pub mod backend;
 mod cache;
+pub mod completion;
 pub mod config;
 pub mod credentials;
 pub mod decision;
 pub mod engine;
 mod headers;
 pub mod mapping;
+pub mod metrics;
 pub mod oidc;
 #[cfg(feature = "openapi")]
 #[cfg_attr(docsrs, doc(cfg(feature = "openapi")))]
@@ -28,6 +30,7 @@ mod report;
 pub mod request;
 pub mod response;
 pub mod secret;
+mod spans;
 pub mod tls;
 pub mod usage;
 mod verdict;
@@ -41,6 +44,7 @@ pub use backend::{
     AppCredentials, AuthRequest, AuthResponse, BackendClient, BackendClientBuilder, BackendError,
     Extensions, LimitHeaders, ProviderAuth, Redirect, ReportAccepted, Transaction,
 };
+pub use completion::{AddedUsage, Completion};
 pub use config::{
     CacheSettings, Config, ConfigBuilder, ConfigError, DeploymentEnv, FailurePolicy, Mode, Portal,
     RateLimitHeaders, RulesFile, ServiceConfig,

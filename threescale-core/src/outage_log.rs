@@ -95,6 +95,7 @@ impl OutageLog {
 
     /// Logs one backend failure of `service_id`, rate-limited.
     pub(crate) fn failed(&self, service_id: &str, error: &dyn Display, what: &str) {
+        crate::metrics::outage(service_id, true);
         match self.note(Instant::now()) {
             Line::First => {
                 tracing::warn!(%service_id, %error, "{what}");
@@ -114,6 +115,7 @@ impl OutageLog {
     /// Logs the end of an outage of `service_id`, if one was going on.
     pub(crate) fn recovered(&self, service_id: &str) {
         if let Some(failures) = self.note_recovery() {
+            crate::metrics::outage(service_id, false);
             tracing::info!(
                 %service_id,
                 failures,

@@ -151,7 +151,12 @@ pub(crate) const DEFAULT_MAX_PENDING_BYTES: usize = 64 << 20;
 struct Entry {
     /// Order of arrival (oldest sent first).
     seq: u64,
+    /// Usage without a response code, aggregated into one transaction.
     usage: Usage,
+    /// Usage of responses reported with their status (`log[code]`): one
+    /// transaction each, because the backend counts a response code once per
+    /// transaction whatever its usage.
+    coded: Vec<(u16, Usage)>,
     /// Approximate size, counted in `Pending::bytes`.
     bytes: usize,
 }
@@ -160,7 +165,7 @@ struct Entry {
 /// accepts it or it is given up.
 struct Post {
     id: u64,
-    items: Vec<(u64, ReportKey, Usage)>,
+    items: Vec<Item>,
     /// It timed out once after being sent: the next attempt is the last one.
     timed_out: bool,
     bytes: usize,
@@ -180,11 +185,38 @@ struct Pending {
     retry: VecDeque<Post>,
     /// Approximate bytes of all of the above.
     bytes: usize,
+    /// Transactions in `waiting` (to wake the flusher when a batch is full).
+    waiting_transactions: usize,
+    /// Usage of allowed requests waiting for their response's status (see
+    /// [`Reporter::hold`]), by application: counted as unreported already.
+    awaiting: HashMap<ReportKey, Vec<(u64, Usage)>>,
+    next_awaiting: u64,
+    /// Counts accepted POSTs; the usage of the latest ones is kept in
+    /// `released`, so that a cache fill can tell what the backend accepted
+    /// while its own call was on the way ([`Reporter::unreported_since`]).
+    generation: u64,
+    released: VecDeque<(u64, ReportKey, Usage)>,
 }
+
+/// Accepted transactions remembered for [`Reporter::unreported_since`].
+const RELEASED_LOG: usize = 4096;
+
+/// One transaction of a report POST: its age, application, usage and response code.
+type Item = (u64, ReportKey, Usage, Option<u16>);
 
 /// The approximate memory of one application's pending usage.
 fn entry_bytes(key: &ReportKey, usage: &Usage) -> usize {
-    ENTRY_OVERHEAD + key.len() + usage.iter().map(|(m, _)| metric_bytes(m)).sum::<usize>()
+    ENTRY_OVERHEAD + key.len() + usage_bytes(usage)
+}
+
+fn usage_bytes(usage: &Usage) -> usize {
+    usage.iter().map(|(m, _)| metric_bytes(m)).sum::<usize>()
+}
+
+/// The approximate memory of one coded transaction (one response) of an
+/// application, counted as an entry of its own.
+fn coded_bytes(key: &ReportKey, usage: &Usage) -> usize {
+    ENTRY_OVERHEAD + CODED_OVERHEAD + key.len() + usage_bytes(usage)
 }
 
 fn metric_bytes(metric: &str) -> usize {
@@ -193,6 +225,7 @@ fn metric_bytes(metric: &str) -> usize {
 
 const ENTRY_OVERHEAD: usize = 96;
 const METRIC_OVERHEAD: usize = 32;
+const CODED_OVERHEAD: usize = 48;
 
 /// What merging `usage` into `existing` adds.
 fn growth(existing: &Usage, usage: &Usage) -> usize {
@@ -204,13 +237,15 @@ fn growth(existing: &Usage, usage: &Usage) -> usize {
 }
 
 impl Pending {
-    /// Adds usage to `waiting` (or `unconfirmed`); `false` when a bound refuses it.
+    /// Adds usage to `waiting` (or `unconfirmed`), with its response code when
+    /// it has one; `false` when a bound refuses it.
     fn add(
         &mut self,
         confirmed: bool,
         key: ReportKey,
         seq: Option<u64>,
         usage: &Usage,
+        code: Option<u16>,
         limits: Option<(usize, usize)>,
     ) -> bool {
         let Pending {
@@ -218,20 +253,31 @@ impl Pending {
             waiting,
             unconfirmed,
             bytes,
+            waiting_transactions,
             ..
         } = self;
         let apps = waiting.len() + unconfirmed.len();
         let map = if confirmed { waiting } else { unconfirmed };
         match map.get_mut(&key) {
             Some(entry) => {
-                let more = growth(&entry.usage, usage);
+                let more = match code {
+                    Some(_) => coded_bytes(&key, usage),
+                    None => growth(&entry.usage, usage),
+                };
                 if let Some((_, max_bytes)) = limits
                     && more > 0
                     && *bytes + more > max_bytes
                 {
                     return false;
                 }
-                entry.usage.merge(usage);
+                let new_transaction = code.is_some() || entry.usage.is_empty();
+                match code {
+                    Some(code) => entry.coded.push((code, usage.clone())),
+                    None => entry.usage.merge(usage),
+                }
+                if confirmed && new_transaction {
+                    *waiting_transactions += 1;
+                }
                 entry.bytes += more;
                 *bytes += more;
                 if let Some(seq) = seq {
@@ -239,7 +285,10 @@ impl Pending {
                 }
             }
             None => {
-                let size = entry_bytes(&key, usage);
+                let size = match code {
+                    Some(_) => coded_bytes(&key, usage),
+                    None => entry_bytes(&key, usage),
+                };
                 if let Some((max_apps, max_bytes)) = limits
                     && (apps >= max_apps || *bytes + size > max_bytes)
                 {
@@ -250,11 +299,19 @@ impl Pending {
                     *next_seq - 1
                 });
                 *bytes += size;
+                if confirmed {
+                    *waiting_transactions += 1;
+                }
+                let (usage, coded) = match code {
+                    Some(code) => (Usage::new(), vec![(code, usage.clone())]),
+                    None => (usage.clone(), Vec::new()),
+                };
                 map.insert(
                     key,
                     Entry {
                         seq,
-                        usage: usage.clone(),
+                        usage,
+                        coded,
                         bytes: size,
                     },
                 );
@@ -263,38 +320,83 @@ impl Pending {
         true
     }
 
+    /// Notes transactions the backend accepted (a new generation).
+    fn accepted(&mut self, items: &[Item]) {
+        self.generation += 1;
+        for (_, key, usage, _) in items {
+            if self.released.len() == RELEASED_LOG {
+                self.released.pop_front();
+            }
+            self.released
+                .push_back((self.generation, key.clone(), usage.clone()));
+        }
+    }
+
+    /// Publishes the queue's depth (applications waiting, unconfirmed or in
+    /// flight, counted once per map; bytes).
+    fn publish_depth(&self) {
+        crate::metrics::report_queue(
+            self.waiting.len() + self.unconfirmed.len() + self.held.len(),
+            self.bytes,
+        );
+    }
+
+    /// Moves a whole entry (taken out of `unconfirmed`) to the waiting usage.
+    fn add_entry(&mut self, key: ReportKey, entry: Entry) {
+        if !entry.usage.is_empty() {
+            self.add(true, key.clone(), Some(entry.seq), &entry.usage, None, None);
+        }
+        for (code, usage) in &entry.coded {
+            self.add(true, key.clone(), Some(entry.seq), usage, Some(*code), None);
+        }
+    }
+
     /// Moves the waiting usage into POSTs of at most `max_batch` transactions,
     /// oldest first.
     fn take_waiting(&mut self, max_batch: usize) -> Vec<Post> {
         let mut taken: Vec<_> = self.waiting.drain().collect();
+        self.waiting_transactions = 0;
         taken.sort_by_key(|(_, e)| e.seq);
+        // One transaction for each entry's usage without a code, one for each
+        // coded response, oldest entry first.
+        let mut transactions = taken.into_iter().flat_map(|(key, entry)| {
+            let Entry {
+                seq, usage, coded, ..
+            } = entry;
+            let plain = (!usage.is_empty()).then(|| (seq, key.clone(), usage, None));
+            plain.into_iter().chain(
+                coded
+                    .into_iter()
+                    .map(move |(code, usage)| (seq, key.clone(), usage, Some(code))),
+            )
+        });
         let mut posts = Vec::new();
-        let mut rest = taken.into_iter().peekable();
-        while rest.peek().is_some() {
+        loop {
+            let items: Vec<Item> = transactions.by_ref().take(max_batch).collect();
+            if items.is_empty() {
+                break;
+            }
             let id = self.next_post;
             self.next_post += 1;
-            let mut post = Post {
-                id,
-                items: Vec::new(),
-                timed_out: false,
-                bytes: 0,
-            };
-            for (key, entry) in rest.by_ref().take(max_batch) {
+            for (_, key, usage, _) in &items {
                 self.held
                     .entry(key.clone())
                     .or_default()
-                    .push((id, entry.usage.clone()));
-                post.bytes += entry.bytes;
-                post.items.push((entry.seq, key, entry.usage));
+                    .push((id, usage.clone()));
             }
-            posts.push(post);
+            posts.push(Post {
+                id,
+                bytes: items_bytes(&items),
+                items,
+                timed_out: false,
+            });
         }
         posts
     }
 
     /// Forgets `items` of post `id` (accepted, given up, or moved back).
-    fn release(&mut self, id: u64, items: &[(u64, ReportKey, Usage)], bytes: usize) {
-        for (_, key, _) in items {
+    fn release(&mut self, id: u64, items: &[Item], bytes: usize) {
+        for (_, key, _, _) in items {
             if let Some(list) = self.held.get_mut(key) {
                 list.retain(|(post, _)| *post != id);
                 if list.is_empty() {
@@ -306,10 +408,10 @@ impl Pending {
     }
 
     /// A new post of `items` taken from post `old` (their `held` entries move to it).
-    fn part(&mut self, old: u64, items: &[(u64, ReportKey, Usage)], timed_out: bool) -> Post {
+    fn part(&mut self, old: u64, items: &[Item], timed_out: bool) -> Post {
         let id = self.next_post;
         self.next_post += 1;
-        for (_, key, _) in items {
+        for (_, key, _, _) in items {
             if let Some(list) = self.held.get_mut(key) {
                 for (post, _) in list.iter_mut().filter(|(post, _)| *post == old) {
                     *post = id;
@@ -325,16 +427,22 @@ impl Pending {
     }
 
     /// Puts `items` of post `id` back among the waiting usage, keeping their age.
-    fn put_back(&mut self, id: u64, items: &[(u64, ReportKey, Usage)]) {
+    fn put_back(&mut self, id: u64, items: &[Item]) {
         self.release(id, items, items_bytes(items));
-        for (seq, key, usage) in items {
-            self.add(true, key.clone(), Some(*seq), usage, None);
+        for (seq, key, usage, code) in items {
+            self.add(true, key.clone(), Some(*seq), usage, *code, None);
         }
     }
 }
 
-fn items_bytes(items: &[(u64, ReportKey, Usage)]) -> usize {
-    items.iter().map(|(_, k, u)| entry_bytes(k, u)).sum()
+fn items_bytes(items: &[Item]) -> usize {
+    items
+        .iter()
+        .map(|(_, k, u, code)| match code {
+            Some(_) => coded_bytes(k, u),
+            None => entry_bytes(k, u),
+        })
+        .sum()
 }
 
 struct Shared {
@@ -432,7 +540,7 @@ impl Reporter {
     /// Records usage for `credentials` (an application the backend confirmed),
     /// to be reported with the next flush.
     pub(crate) fn record(&self, credentials: &AppCredentials, usage: &Usage) {
-        self.record_as(credentials, usage, true);
+        self.record_as(credentials, usage, None, true);
     }
 
     /// Records usage admitted without a backend confirmation of the
@@ -441,27 +549,107 @@ impl Reporter {
     /// carrying it as predicted usage), so an unknown application or metric
     /// loses its own usage only.
     pub(crate) fn record_unconfirmed(&self, credentials: &AppCredentials, usage: &Usage) {
-        self.record_as(credentials, usage, false);
+        self.record_as(credentials, usage, None, false);
     }
 
-    fn record_as(&self, credentials: &AppCredentials, usage: &Usage, confirmed: bool) {
+    /// Records usage, with the response's status when `code` is set (a
+    /// transaction of its own, with `log[code]`), for an application the
+    /// backend confirmed or not (see [`Reporter::record_unconfirmed`]).
+    pub(crate) fn record_as(
+        &self,
+        credentials: &AppCredentials,
+        usage: &Usage,
+        code: Option<u16>,
+        confirmed: bool,
+    ) {
         if usage.is_empty() {
             return;
         }
-        let key = ReportKey::of(credentials);
+        self.record_key(ReportKey::of(credentials), usage, code, confirmed);
+    }
+
+    /// [`Reporter::record_as`] for the application `key`.
+    pub(crate) fn record_key(
+        &self,
+        key: ReportKey,
+        usage: &Usage,
+        code: Option<u16>,
+        confirmed: bool,
+    ) {
+        if usage.is_empty() {
+            return;
+        }
+        self.add_locked(lock(&self.shared.pending), key, usage, code, confirmed);
+    }
+
+    /// Holds the usage of an allowed request until its response's status is
+    /// known ([`Reporter::settle`]). It counts as unreported usage meanwhile,
+    /// so a cache refill sees it. Returns the handle to settle it with.
+    pub(crate) fn hold(&self, key: &ReportKey, usage: &Usage) -> u64 {
+        let mut pending = lock(&self.shared.pending);
+        let id = pending.next_awaiting;
+        pending.next_awaiting += 1;
+        pending
+            .awaiting
+            .entry(key.clone())
+            .or_default()
+            .push((id, usage.clone()));
+        id
+    }
+
+    /// Records held usage `id` of `key`, with `more` usage merged into it and
+    /// the response's `code`, in one step (it is never absent from the
+    /// unreported usage in between).
+    pub(crate) fn settle(
+        &self,
+        key: ReportKey,
+        id: u64,
+        more: &Usage,
+        code: Option<u16>,
+        confirmed: bool,
+    ) {
+        let mut pending = lock(&self.shared.pending);
+        let mut usage = Usage::new();
+        if let Some(list) = pending.awaiting.get_mut(&key) {
+            if let Some(at) = list.iter().position(|(held, _)| *held == id) {
+                usage = list.swap_remove(at).1;
+            }
+            if list.is_empty() {
+                pending.awaiting.remove(&key);
+            }
+        }
+        usage.merge(more);
+        if usage.is_empty() {
+            return;
+        }
+        self.add_locked(pending, key, &usage, code, confirmed);
+    }
+
+    fn add_locked(
+        &self,
+        mut pending: std::sync::MutexGuard<'_, Pending>,
+        key: ReportKey,
+        usage: &Usage,
+        code: Option<u16>,
+        confirmed: bool,
+    ) {
         let settings = &self.shared.settings;
         let (added, full) = {
-            let mut pending = lock(&self.shared.pending);
             let added = pending.add(
                 confirmed,
                 key,
                 None,
                 usage,
+                code,
                 Some((settings.max_pending, settings.max_pending_bytes)),
             );
-            (added, pending.waiting.len() >= settings.max_batch)
+            pending.publish_depth();
+            let full = pending.waiting_transactions >= settings.max_batch;
+            drop(pending);
+            (added, full)
         };
         if !added {
+            crate::metrics::transactions("dropped", 1);
             let dropped = self.shared.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             if dropped.is_power_of_two() {
                 tracing::error!(
@@ -477,22 +665,62 @@ impl Reporter {
         }
     }
 
-    /// Usage recorded for `key` and not yet accepted by the backend.
-    pub(crate) fn unreported(&self, key: &ReportKey) -> Usage {
+    /// The generation of accepted reports now (see [`Reporter::unreported_since`]).
+    pub(crate) fn generation(&self) -> u64 {
+        lock(&self.shared.pending).generation
+    }
+
+    /// [`Reporter::unreported`] plus the usage of `key` the backend accepted
+    /// after generation `since`: for a reader of the backend's counters that
+    /// asked at `since`, whose answer may or may not hold that usage (it is
+    /// then counted twice, never missed).
+    pub(crate) fn unreported_since(&self, key: &ReportKey, since: u64) -> Usage {
         let pending = lock(&self.shared.pending);
-        let mut usage = Usage::new();
-        if let Some(entry) = pending.waiting.get(key) {
-            usage.merge(&entry.usage);
+        let mut usage = Pending::unreported(&pending, key);
+        if pending.generation != since {
+            for (_, _, released) in pending
+                .released
+                .iter()
+                .rev()
+                .take_while(|(generation, _, _)| *generation > since)
+                .filter(|(_, k, _)| k == key)
+            {
+                usage.merge(released);
+            }
         }
-        if let Some(entry) = pending.unconfirmed.get(key) {
+        usage
+    }
+
+    /// Usage recorded for `key` and not yet accepted by the backend.
+    #[cfg(test)]
+    pub(crate) fn unreported(&self, key: &ReportKey) -> Usage {
+        Pending::unreported(&lock(&self.shared.pending), key)
+    }
+}
+
+impl Pending {
+    fn unreported(pending: &Pending, key: &ReportKey) -> Usage {
+        let mut usage = Usage::new();
+        for (_, held) in pending.awaiting.get(key).into_iter().flatten() {
+            usage.merge(held);
+        }
+        for entry in [pending.waiting.get(key), pending.unconfirmed.get(key)]
+            .into_iter()
+            .flatten()
+        {
             usage.merge(&entry.usage);
+            for (_, coded) in &entry.coded {
+                usage.merge(coded);
+            }
         }
         for (_, u) in pending.held.get(key).into_iter().flatten() {
             usage.merge(u);
         }
         usage
     }
+}
 
+impl Reporter {
     /// Sends everything pending now (on the reporter's own thread). On failure
     /// the unsent usage is kept.
     pub(crate) async fn flush(&self) -> Result<(), BackendError> {
@@ -544,11 +772,11 @@ impl Reporter {
         let transactions: Vec<Transaction> = post
             .items
             .iter()
-            .map(|(_, key, usage)| Transaction {
+            .map(|(_, key, usage, code)| Transaction {
                 credentials: key.credentials(),
                 usage: usage.clone(),
                 timestamp: None,
-                log_code: None,
+                log_code: *code,
             })
             .collect();
         let timeout = post
@@ -569,13 +797,16 @@ impl Reporter {
         let mut pending = lock(&shared.pending);
         match result {
             Ok(accepted) => {
+                crate::metrics::transactions("reported", post.items.len());
                 shared
                     .reported
                     .fetch_add(post.items.len() as u64, Ordering::Relaxed);
                 shared
                     .batches
                     .fetch_add(accepted.batches as u64, Ordering::Relaxed);
+                pending.accepted(&post.items);
                 pending.release(post.id, &post.items, post.bytes);
+                pending.publish_depth();
                 Ok(())
             }
             Err(ReportFailure {
@@ -590,12 +821,16 @@ impl Reporter {
                 let failed_end = (done + failed_transactions).min(items.len());
                 let (ok, rest) = items.split_at(done);
                 let (failed, rest) = rest.split_at(failed_end - done);
+                crate::metrics::transactions("reported", ok.len());
                 shared
                     .reported
                     .fetch_add(ok.len() as u64, Ordering::Relaxed);
                 shared
                     .batches
                     .fetch_add(accepted.batches as u64, Ordering::Relaxed);
+                if !ok.is_empty() {
+                    pending.accepted(ok);
+                }
                 pending.release(post.id, ok, items_bytes(ok));
                 if !rest.is_empty() {
                     if fresh {
@@ -609,7 +844,9 @@ impl Reporter {
                     shared.timed_out.fetch_add(1, Ordering::Relaxed);
                 }
                 if post.timed_out && maybe_applied {
+                    crate::metrics::transactions("dropped", failed.len());
                     pending.release(post.id, failed, items_bytes(failed));
+                    pending.publish_depth();
                     let abandoned = shared
                         .abandoned
                         .fetch_add(failed.len() as u64, Ordering::Relaxed)
@@ -622,6 +859,7 @@ impl Reporter {
                         "3scale report timed out twice: given up (it may have been applied; sending it again could count it a third time)"
                     );
                 } else {
+                    crate::metrics::transactions("failed", failed.len());
                     let part = pending.part(post.id, failed, post.timed_out || maybe_applied);
                     pending.retry.push_front(part);
                     let kept = pending.retry.len();
@@ -640,7 +878,13 @@ impl Reporter {
         let keys: Vec<(ReportKey, Usage)> = lock(&self.shared.pending)
             .unconfirmed
             .iter()
-            .map(|(key, entry)| (key.clone(), entry.usage.clone()))
+            .map(|(key, entry)| {
+                let mut usage = entry.usage.clone();
+                for (_, coded) in &entry.coded {
+                    usage.merge(coded);
+                }
+                (key.clone(), usage)
+            })
             .collect();
         if keys.is_empty() {
             return Ok(());
@@ -691,8 +935,13 @@ impl Reporter {
             };
             pending.bytes = pending.bytes.saturating_sub(entry.bytes);
             if known {
-                pending.add(true, key, Some(entry.seq), &entry.usage, None);
+                pending.add_entry(key, entry);
             } else {
+                crate::metrics::transactions(
+                    "dropped",
+                    usize::from(!entry.usage.is_empty()) + entry.coded.len(),
+                );
+                pending.publish_depth();
                 drop(pending);
                 let unknown = self.shared.unknown.fetch_add(1, Ordering::Relaxed) + 1;
                 if unknown.is_power_of_two() {
@@ -1005,6 +1254,129 @@ mod tests {
 
     fn key(i: usize) -> AppCredentials {
         AppCredentials::UserKey(Secret::new(format!("key-{i}")))
+    }
+
+    #[test]
+    fn coded_usage_is_one_transaction_per_response_split_across_posts() {
+        let mut pending = Pending::default();
+        let a = ReportKey::of(&key(1));
+        let b = ReportKey::of(&key(2));
+        // a: two responses without a code (one transaction), three with codes.
+        pending.add(true, a.clone(), None, &Usage::hits(), None, None);
+        pending.add(true, a.clone(), None, &Usage::hits(), None, None);
+        for code in [200, 200, 404] {
+            pending.add(true, a.clone(), None, &Usage::hits(), Some(code), None);
+        }
+        pending.add(true, b.clone(), None, &Usage::hits(), Some(500), None);
+        assert_eq!(pending.waiting_transactions, 5);
+        let held = pending.bytes;
+        let posts = pending.take_waiting(2);
+        let items: Vec<(ReportKey, u64, Option<u16>)> = posts
+            .iter()
+            .flat_map(|p| &p.items)
+            .map(|(_, k, u, c)| (k.clone(), u.get("hits").unwrap(), *c))
+            .collect();
+        assert_eq!(
+            items,
+            [
+                (a.clone(), 2, None),
+                (a.clone(), 1, Some(200)),
+                (a.clone(), 1, Some(200)),
+                (a.clone(), 1, Some(404)),
+                (b.clone(), 1, Some(500)),
+            ]
+        );
+        assert_eq!(
+            posts.iter().map(|p| p.items.len()).collect::<Vec<_>>(),
+            [2, 2, 1]
+        );
+        assert_eq!(posts.iter().map(|p| p.bytes).sum::<usize>(), held);
+        // Put back as they were: the same transactions again.
+        for post in &posts {
+            pending.put_back(post.id, &post.items);
+        }
+        assert_eq!(pending.bytes, held);
+        let again: usize = pending
+            .take_waiting(1000)
+            .iter()
+            .map(|p| p.items.len())
+            .sum();
+        assert_eq!(again, 5);
+    }
+
+    #[tokio::test]
+    async fn usage_held_for_its_status_is_unreported_usage_throughout() {
+        let reporter = reporter("http://127.0.0.1:9", Duration::from_secs(1), quiet());
+        let key = ReportKey::of(&key(7));
+        let unreported = || reporter.unreported(&key).get("hits");
+        let first = reporter.hold(&key, &Usage::hits());
+        let second = reporter.hold(&key, &Usage::hits());
+        assert_eq!(unreported(), Some(2));
+        reporter.settle(
+            key.clone(),
+            first,
+            &Usage::new().with("hits", 3),
+            Some(200),
+            true,
+        );
+        assert_eq!(unreported(), Some(5));
+        // Settling again (or an unknown handle) adds only what it carries.
+        reporter.settle(key.clone(), first, &Usage::new(), Some(200), true);
+        assert_eq!(unreported(), Some(5));
+        reporter.settle(key.clone(), second, &Usage::new(), None, true);
+        assert_eq!(unreported(), Some(5));
+        let posts = lock(&reporter.shared.pending).take_waiting(1000);
+        let items: Vec<(u64, Option<u16>)> = posts
+            .iter()
+            .flat_map(|p| &p.items)
+            .map(|(_, _, u, c)| (u.get("hits").unwrap(), *c))
+            .collect();
+        assert_eq!(items, [(1, None), (4, Some(200))]);
+        reporter.shared.stop.store(true, Ordering::SeqCst);
+    }
+
+    #[test]
+    fn usage_accepted_after_a_generation_still_counts_for_that_reader() {
+        let mut pending = Pending::default();
+        let a = ReportKey::of(&key(1));
+        let b = ReportKey::of(&key(2));
+        pending.add(true, a.clone(), None, &Usage::hits(), None, None);
+        pending.add(true, b.clone(), None, &Usage::hits(), None, None);
+        let since = pending.generation;
+        let posts = pending.take_waiting(1000);
+        for post in &posts {
+            pending.accepted(&post.items);
+            pending.release(post.id, &post.items, post.bytes);
+        }
+        let shared = Reporter::new(
+            BackendClient::builder(ProviderAuth::service_token("tok", "42"))
+                .url("http://127.0.0.1:9")
+                .build()
+                .unwrap(),
+            None,
+            quiet(),
+        );
+        *lock(&shared.shared.pending) = pending;
+        assert_eq!(shared.unreported(&a).get("hits"), None);
+        // A fill that asked before the report was accepted counts it.
+        assert_eq!(shared.unreported_since(&a, since).get("hits"), Some(1));
+        assert_eq!(shared.unreported_since(&b, since).get("hits"), Some(1));
+        // One that asked after does not.
+        let now = shared.generation();
+        assert_eq!(shared.unreported_since(&a, now).get("hits"), None);
+    }
+
+    #[tokio::test]
+    async fn coded_usage_counts_in_unreported_usage() {
+        let reporter = reporter("http://127.0.0.1:9", Duration::from_secs(1), quiet());
+        reporter.record(&key(0), &Usage::hits());
+        reporter.record_as(&key(0), &Usage::hits(), Some(200), true);
+        reporter.record_as(&key(0), &Usage::hits(), Some(503), false);
+        assert_eq!(
+            reporter.unreported(&ReportKey::of(&key(0))).get("hits"),
+            Some(3)
+        );
+        reporter.shared.stop.store(true, Ordering::SeqCst);
     }
 
     #[tokio::test]

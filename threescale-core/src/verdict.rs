@@ -144,24 +144,29 @@ impl Decider {
     }
 
     /// One authrep for the request (Sync mode), decided from the answer or
-    /// by the failure policy.
+    /// by the failure policy. With `report_after` (response codes), an
+    /// `authorize` carrying the usage as predicted usage instead: the usage
+    /// is reported after the response, with its status.
     pub(crate) async fn authrep(
         &self,
         backend: Backend<'_>,
         credentials: &AppCredentials,
         usage: &Usage,
+        report_after: bool,
     ) -> Verdict {
         let request = auth_request(credentials, Some(usage), false, backend.referrer);
         self.backend_calls.fetch_add(1, Ordering::Relaxed);
-        let answer = if backend.version == BackendVersion::OAuth {
-            backend.client.oauth_authrep(&request).await
-        } else {
-            backend.client.authrep(&request).await
+        let oauth = backend.version == BackendVersion::OAuth;
+        let answer = match (report_after, oauth) {
+            (false, false) => backend.client.authrep(&request).await,
+            (false, true) => backend.client.oauth_authrep(&request).await,
+            (true, false) => backend.client.authorize(&request).await,
+            (true, true) => backend.client.oauth_authorize(&request).await,
         };
         match answer {
             Ok(response) => {
                 self.answered();
-                from_answer(&response, false)
+                from_answer(&response, report_after)
             }
             Err(error) => match self.failed(&error, self.policy.outage_line()) {
                 Some(denial) => Verdict::Deny(denial),

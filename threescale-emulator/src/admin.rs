@@ -40,6 +40,28 @@ pub(crate) async fn usage(
     }
 }
 
+/// `GET /_emulator/response_codes?service_id=..&app_id=..` (or `user_key=..`):
+/// the application's response-code counts (`{"2XX": 3, "200": 2, ...}`).
+pub(crate) async fn response_codes(
+    State(state): State<EmulatorState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let Some(service_id) = q.get("service_id") else {
+        return json_error(StatusCode::BAD_REQUEST, "service_id is required");
+    };
+    let app = match (q.get("app_id"), q.get("user_key")) {
+        (Some(id), _) => AppRef::app_id(id),
+        (None, Some(key)) => AppRef::user_key(key),
+        (None, None) => {
+            return json_error(StatusCode::BAD_REQUEST, "app_id or user_key is required");
+        }
+    };
+    match state.response_codes(service_id, app) {
+        Some(codes) => Json(codes).into_response(),
+        None => json_error(StatusCode::NOT_FOUND, "unknown service or application"),
+    }
+}
+
 /// `POST /_emulator/reset`.
 pub(crate) async fn reset(State(state): State<EmulatorState>) -> Response {
     state.reset();

@@ -339,14 +339,26 @@ fn run(
 
     if authorized && kind.reports() {
         let filtered = usage.map(without_zeros).filter(|u| !u.is_empty());
-        if let Some(f) = filtered {
-            match process_usage(svc, &f, ext.flat_usage) {
-                Ok(processed) => store.apply(svc_idx, app_idx, &processed, now),
-                // Found by the backend's report worker: no request context.
-                Err(e) => store.log_error(svc_idx, e.code, &e.message, ContextInfo::default(), now),
-            }
+        let code = crate::store::response_code(params.get("log"));
+        let reported = match filtered {
+            Some(f) => match process_usage(svc, &f, ext.flat_usage) {
+                Ok(processed) => {
+                    store.apply(svc_idx, app_idx, &processed, now);
+                    true
+                }
+                Err(e) => {
+                    // Found by the backend's report worker: no request context.
+                    store.log_error(svc_idx, e.code, &e.message, ContextInfo::default(), now);
+                    false
+                }
+            },
+            // A `log[code]` alone is reported without usage: it changes no
+            // counter, only the response-code stats.
+            None => true,
+        };
+        if reported && let Some(code) = code {
+            store.log_response_code(svc_idx, app_idx, code);
         }
-        // A `log[code]` alone is reported without usage: it changes no counter.
     }
 
     Ok(AuthReply::Status {

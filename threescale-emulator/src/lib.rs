@@ -15,7 +15,11 @@
 //!     with every metric of the service and the values of the periods containing "now"
 //!     (`"user_key":"K"` is added when asked by user key). 400 without `service_id` or
 //!     an application, 404 for an unknown service or application.
-//!   - `POST /_emulator/reset`: clears counters, error logs and request stats.
+//!   - `GET /_emulator/response_codes?service_id=S&app_id=A` (or `&user_key=K`):
+//!     the `log[code]` values reported for the application (authrep and report), counted
+//!     as the backend's response-code stats: `{"200":2,"2XX":2,"404":1,"4XX":1}` (groups
+//!     `2XX`, `4XX`, `5XX` and the codes 200, 403, 404, 500, 503; one per transaction).
+//!   - `POST /_emulator/reset`: clears counters, response codes, error logs and request stats.
 //!   - `GET /_emulator/stats`: `{"authorize":0,"authrep":0,"oauth_authorize":0,
 //!     "oauth_authrep":0,"report":0,"transactions":0,"transactions_applied":0,
 //!     "transactions_discarded":0}` (requests received per endpoint, transactions in

@@ -127,8 +127,11 @@ pub(crate) fn report_call(
     let svc = &reg.services[svc_idx];
     match run_job(svc, &pending, ext.flat_usage, now) {
         Ok(batch) => {
-            for (app, usage, ts) in &batch {
+            for (app, usage, ts, code) in &batch {
                 store.apply(svc_idx, *app, usage, *ts);
+                if let Some(code) = code {
+                    store.log_response_code(svc_idx, *app, *code);
+                }
             }
             Ok(ReportOutcome {
                 received,
@@ -176,6 +179,9 @@ fn extract_app(svc: &ServiceModel, tx: &Value) -> Result<usize, BackendError> {
     }
 }
 
+/// One transaction of a report job: application, usage, time and `log[code]`.
+type JobItem = (usize, ProcessedUsage, DateTime<Utc>, Option<u16>);
+
 /// The report job: applications first (in order), then usages (grouped by
 /// application), then timestamps. The first error discards everything.
 fn run_job(
@@ -183,7 +189,7 @@ fn run_job(
     pending: &[Pending<'_>],
     flat: bool,
     now: DateTime<Utc>,
-) -> Result<Vec<(usize, ProcessedUsage, DateTime<Utc>)>, BackendError> {
+) -> Result<Vec<JobItem>, BackendError> {
     let mut groups: Vec<(usize, Vec<&Pending<'_>>)> = Vec::new();
     for p in pending {
         let app = extract_app(svc, p.tx)?;
@@ -229,7 +235,8 @@ fn run_job(
         } else {
             DateTime::from_timestamp(secs, 0).unwrap_or(now)
         };
-        batch.push((app, usage, ts));
+        let code = crate::store::response_code(tx.as_hash().and_then(|h| h.get("log")));
+        batch.push((app, usage, ts, code));
     }
     Ok(batch)
 }

@@ -37,6 +37,7 @@ impl Emulator {
         let state = EmulatorState::new(&config);
         let router = Router::new()
             .route("/_emulator/usage", get(admin::usage))
+            .route("/_emulator/response_codes", get(admin::response_codes))
             .route("/_emulator/reset", post(admin::reset))
             .route("/_emulator/stats", get(admin::stats))
             .route(

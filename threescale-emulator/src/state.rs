@@ -269,6 +269,26 @@ impl EmulatorState {
         })
     }
 
+    /// The response codes reported for an application with `log[code]`
+    /// (authrep or report), counted as the backend's response-code stats:
+    /// `"2XX"`, `"4XX"`, `"5XX"` and the tracked codes `"200"`, `"403"`,
+    /// `"404"`, `"500"`, `"503"`, each the number of transactions. `None` for
+    /// an unknown service or application.
+    pub fn response_codes(
+        &self,
+        service_id: &str,
+        app: AppRef,
+    ) -> Option<std::collections::BTreeMap<String, u64>> {
+        let reg = &self.inner.registry;
+        let svc_idx = reg.service_by_id(service_id)?;
+        let svc = &reg.services[svc_idx];
+        let app_idx = match app {
+            AppRef::AppId(id) => *svc.app_index.get(&id)?,
+            AppRef::UserKey(k) => *svc.user_key_index.get(&k)?,
+        };
+        Some(lock(&self.inner.store).response_codes(svc_idx, app_idx))
+    }
+
     /// Requests received per endpoint.
     pub fn stats(&self) -> RequestStats {
         lock(&self.inner.store).stats

@@ -1,7 +1,7 @@
 //! Mutable state: usage counters per (application, metric, period bucket), the
 //! per-service error logs and the request statistics.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -82,7 +82,24 @@ pub(crate) struct Store {
     counters: HashMap<CounterKey, i64>,
     inserts_since_sweep: usize,
     errors: HashMap<usize, VecDeque<ErrorEntry>>,
+    /// Response-code stats per (service, application): what the backend's
+    /// `response_code` aggregator counts for a transaction's `log[code]`.
+    response_codes: HashMap<(usize, usize), BTreeMap<String, u64>>,
     pub stats: RequestStats,
+}
+
+/// The codes the backend counts one by one (`Stats::CodesCommons::TRACKED_CODES`).
+const TRACKED_CODES: [u16; 5] = [200, 404, 403, 500, 503];
+/// The code groups it counts (`TRACKED_CODE_GROUPS`).
+const TRACKED_GROUPS: [u16; 3] = [2, 4, 5];
+
+/// A transaction's `log[code]` as the backend reads it
+/// (`Transaction#extract_response_code`): three digits, else nothing.
+pub(crate) fn response_code(log: Option<&crate::params::Value>) -> Option<u16> {
+    let code = log?.as_hash()?.get("code")?.as_str()?;
+    (code.len() == 3 && code.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| code.parse().ok())
+        .flatten()
 }
 
 fn key(
@@ -180,6 +197,27 @@ impl Store {
             context_info,
         });
         log.truncate(MAX_ERRORS);
+    }
+
+    /// Counts one response `code` of an application, as the backend's
+    /// response-code stats do: its group (`2XX`, `4XX`, `5XX`) and, for the
+    /// tracked codes (200, 403, 404, 500, 503), the code itself.
+    pub(crate) fn log_response_code(&mut self, service: usize, app: usize, code: u16) {
+        let counts = self.response_codes.entry((service, app)).or_default();
+        if TRACKED_GROUPS.contains(&(code / 100)) {
+            *counts.entry(format!("{}XX", code / 100)).or_default() += 1;
+        }
+        if TRACKED_CODES.contains(&code) {
+            *counts.entry(code.to_string()).or_default() += 1;
+        }
+    }
+
+    /// The response-code counts of an application (eternity).
+    pub(crate) fn response_codes(&self, service: usize, app: usize) -> BTreeMap<String, u64> {
+        self.response_codes
+            .get(&(service, app))
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Newest first.

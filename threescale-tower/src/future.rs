@@ -4,7 +4,10 @@ use std::task::{Context, Poll, ready};
 
 use http::{HeaderMap, Request, Response};
 use pin_project_lite::pin_project;
-use threescale_core::{Action, Denial, ErrorResponse, Outcome, ThreeScale, action::merge_headers};
+use threescale_core::{
+    Action, AddedUsage, Completion, Denial, ErrorResponse, Outcome, ThreeScale,
+    action::merge_headers,
+};
 use tower_service::Service;
 
 use crate::{Configured, OnDenied, ResponseBody};
@@ -39,6 +42,7 @@ pin_project! {
             #[pin]
             future: S::Future,
             headers: HeaderMap,
+            completion: Completion,
         },
         Denied {
             response: Option<Denied<S::Response>>,
@@ -115,13 +119,18 @@ where
     D: OnDenied<ResBody>,
 {
     match action {
-        Action::Forward { context, headers } => {
+        Action::Forward {
+            context,
+            headers,
+            completion,
+        } => {
             if let Some(context) = context {
                 request.extensions_mut().insert(*context);
             }
             State::Inner {
                 future: service.call(request),
                 headers,
+                completion,
             }
         }
         Action::Respond {
@@ -175,9 +184,18 @@ where
                     let next = next_state(engine.action(outcome), request, &mut service, on_denied);
                     this.state.set(next);
                 }
-                StateProj::Inner { future, headers } => {
+                StateProj::Inner {
+                    future,
+                    headers,
+                    completion,
+                } => {
+                    // An error (or a panic) drops the completion: the request's
+                    // usage is still reported, without a status.
                     let response = ready!(future.poll(cx))?;
                     let (mut parts, body) = response.into_parts();
+                    // Taken out, so that an outer layer does not count it again.
+                    let added = parts.extensions.remove::<AddedUsage>();
+                    std::mem::take(completion).finish(parts.status.as_u16(), added.as_ref());
                     merge_headers(&mut parts.headers, std::mem::take(headers));
                     return Poll::Ready(Ok(Response::from_parts(parts, ResponseBody::inner(body))));
                 }

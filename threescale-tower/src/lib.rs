@@ -93,4 +93,4 @@ pub use layer::ThreeScaleLayer;
 #[allow(deprecated)]
 pub use service::HttpRequestView;
 pub use service::ThreeScaleService;
-pub use threescale_core::{AuthContext, Denial, DenialKind};
+pub use threescale_core::{AddedUsage, AuthContext, Denial, DenialKind};

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use http::{HeaderMap, StatusCode};
 use reqwest::Url;
+use tracing::Instrument as _;
 
 use super::params::Params;
 use super::redact::{Secrets, excerpt};
@@ -218,9 +219,13 @@ impl Inner {
         call: Call,
         request: &AuthRequest,
     ) -> Result<AuthResponse, BackendError> {
+        let span = backend_span(call);
         let started = Instant::now();
-        let result = self.auth_inner(call, request).await;
-        log_outcome(call, started, result.as_ref().map(|r| r.status));
+        let result = self
+            .auth_inner(call, request)
+            .instrument(span.clone())
+            .await;
+        log_outcome(&span, call, started, result.as_ref().map(|r| r.status));
         result
     }
 
@@ -322,6 +327,8 @@ impl Inner {
         transactions: &[Transaction],
         timeout: Option<Duration>,
     ) -> Result<(), (BackendError, bool)> {
+        let span = backend_span(Call::Report);
+        span.record("transactions", transactions.len());
         let started = Instant::now();
         let secrets = || self.secrets(transactions.iter().map(|t| &t.credentials));
         let mut body = String::with_capacity(head.len() + batch.len() + 1);
@@ -356,19 +363,66 @@ impl Inner {
                 _ => Err(unexpected_status(status, &body, &secrets())),
             }
         }
+        .instrument(span.clone())
         .await;
         tracing::debug!(
             target: "threescale::backend",
             transactions = transactions.len(),
             "report batch"
         );
-        log_outcome(Call::Report, started, result.as_ref().copied());
+        log_outcome(&span, Call::Report, started, result.as_ref().copied());
         result.map(|_| ()).map_err(|e| (e, maybe_applied))
     }
 }
 
-fn log_outcome(call: Call, started: Instant, result: Result<StatusCode, &BackendError>) {
-    let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+/// The span of one backend call: `threescale.backend`, with the call, then
+/// its answer's `status` (or `error`) and `latency_ms`. Never a credential or
+/// the request's URL.
+fn backend_span(call: Call) -> tracing::Span {
+    tracing::info_span!(
+        target: "threescale::backend",
+        "threescale.backend",
+        call = call.name(),
+        status = tracing::field::Empty,
+        latency_ms = tracing::field::Empty,
+        error = tracing::field::Empty,
+        transactions = tracing::field::Empty,
+    )
+}
+
+/// The answer's status, for an error that has one.
+fn error_status(error: &BackendError) -> Option<u16> {
+    match error {
+        BackendError::Api { status, .. }
+        | BackendError::Server { status, .. }
+        | BackendError::UnexpectedStatus { status, .. } => Some(status.as_u16()),
+        _ => None,
+    }
+}
+
+fn log_outcome(
+    span: &tracing::Span,
+    call: Call,
+    started: Instant,
+    result: Result<StatusCode, &BackendError>,
+) {
+    let elapsed = started.elapsed();
+    let elapsed_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+    let status = match result {
+        Ok(status) => Some(status.as_u16()),
+        Err(error) => error_status(error),
+    };
+    crate::metrics::backend_call(call.name(), status, elapsed);
+    if !span.is_disabled() {
+        span.record("latency_ms", elapsed_ms);
+        if let Some(status) = status {
+            span.record("status", status);
+        }
+        if let Err(error) = result {
+            // Already free of secrets and of the request URL.
+            span.record("error", tracing::field::display(error));
+        }
+    }
     match result {
         Ok(status) => tracing::debug!(
             target: "threescale::backend",

@@ -38,6 +38,7 @@
 //!   max_token_len: 8192               # bytes of an OAuth/OIDC access token
 //!   paths: strict                     # or normalise (behind a proxy that normalises)
 //! rate_limit_headers: legacy          # or ietf, off
+//! response_codes: false               # report each response's status (log[code])
 //! referrer_header: Referer            # sent as the backend's referrer (default: none)
 //! tls:                                # all optional; files are PEM
 //!   ca_file: /etc/3scale/ca.pem       # also trust this CA (on-premises 3scale)
@@ -253,6 +254,8 @@ struct ProjectFile {
     rate_limit_headers: Option<RateLimitHeaders>,
     #[serde(default)]
     request: RequestSection,
+    #[serde(default)]
+    response_codes: Option<bool>,
     #[serde(default)]
     referrer_header: Option<String>,
     #[serde(default)]
@@ -645,6 +648,9 @@ impl ProjectFile {
         }
         if let Some(headers) = self.rate_limit_headers {
             builder = builder.rate_limit_headers(headers);
+        }
+        if let Some(on) = self.response_codes {
+            builder = builder.response_codes(on);
         }
         if let Some(n) = self.request.max_credential_len {
             builder = builder.max_credential_len(n);

@@ -365,6 +365,22 @@ pub struct Config {
     pub request: RequestPolicy,
     /// TLS trust and client identity for the backend (and the admin portal).
     pub tls: TlsTrust,
+    /// Report each allowed request's response status with its usage
+    /// (`log[code]`), as the gateway's `APICAST_RESPONSE_CODES`. The usage is
+    /// then reported after the response, in both modes (see
+    /// [`ConfigBuilder::response_codes`]).
+    pub response_codes: bool,
+}
+
+/// Whether an environment variable turns a switch on: `1`, `true`, `yes` or
+/// `on` (any case), as the gateway reads `APICAST_RESPONSE_CODES`.
+pub(crate) fn env_enabled(value: Option<String>) -> bool {
+    value.is_some_and(|v| {
+        matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "1" | "true" | "yes" | "on"
+        )
+    })
 }
 
 /// The default backend request timeout.
@@ -593,6 +609,9 @@ fn env_overrides(
     mut builder: ConfigBuilder,
     var: &impl Fn(&str) -> Option<String>,
 ) -> Result<ConfigBuilder, ConfigError> {
+    if response_codes_from_env(var) {
+        builder = builder.response_codes(true);
+    }
     if let Some(tls) = TlsTrust::from_vars(var)? {
         builder = builder.tls(tls);
         for field in [
@@ -638,6 +657,7 @@ pub struct ConfigBuilder {
     bypass_paths: Vec<String>,
     rate_limit_headers: RateLimitHeaders,
     request: RequestPolicy,
+    response_codes: bool,
     oidc: Option<crate::oidc::OidcSettings>,
     /// How the source names fields, for errors (`backend_url` →
     /// `proxy.backend.endpoint`), and which source a field came from when
@@ -923,6 +943,32 @@ impl ConfigBuilder {
         self
     }
 
+    /// Report each allowed request's response status with its usage
+    /// (`log[code]`, default off), as the gateway's `APICAST_RESPONSE_CODES`.
+    ///
+    /// The usage is then reported after the response, with its status, one
+    /// transaction per response (the backend counts a code once per
+    /// transaction). In [`Mode::Sync`] the check before the response becomes
+    /// an `authorize` with the request's usage (checked, not counted), so
+    /// that each hit is counted once, by that report; in [`Mode::Cached`] the
+    /// batcher holds it until the response is known. A request whose response
+    /// never comes (the handler panicked, the client went away) is reported
+    /// without a code.
+    ///
+    /// ```
+    /// use threescale_core::Config;
+    /// let config = Config::builder()
+    ///     .service_token("token", "42")
+    ///     .response_codes(true)
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(config.response_codes);
+    /// ```
+    pub fn response_codes(mut self, on: bool) -> Self {
+        self.response_codes = on;
+        self
+    }
+
     /// Which rate-limit headers to send (default the gateway's `RateLimit-*`).
     pub fn rate_limit_headers(mut self, headers: RateLimitHeaders) -> Self {
         self.rate_limit_headers = headers;
@@ -1104,6 +1150,7 @@ impl ConfigBuilder {
             bypass_paths: self.bypass_paths,
             rate_limit_headers: self.rate_limit_headers,
             request: self.request,
+            response_codes: self.response_codes,
             tls: self.tls,
         })
     }
@@ -1214,3 +1261,8 @@ pub(crate) fn validate_cache(settings: &CacheSettings) -> Result<(), (&'static s
 
 #[cfg(test)]
 mod tests;
+
+/// `THREESCALE_RESPONSE_CODES` or the gateway's `APICAST_RESPONSE_CODES`.
+fn response_codes_from_env(var: &impl Fn(&str) -> Option<String>) -> bool {
+    env_enabled(var("THREESCALE_RESPONSE_CODES")) || env_enabled(var("APICAST_RESPONSE_CODES"))
+}
