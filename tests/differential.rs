@@ -58,6 +58,8 @@ struct Req {
     /// Sent over a plain TCP connection exactly as written (an HTTP client
     /// would normalise `/./` and `/../` away).
     raw: bool,
+    /// With the internal API's basic auth.
+    internal_auth: bool,
 }
 
 impl Req {
@@ -83,6 +85,7 @@ impl Cases {
             headers: Vec::new(),
             body: None,
             raw: false,
+            internal_auth: false,
         });
     }
 
@@ -120,6 +123,12 @@ impl Cases {
         self.get(name, path, query);
         let last = self.list.last_mut().expect("just pushed");
         last.headers.push((header.0, header.1.to_string()));
+    }
+
+    /// A request to the internal API with its basic auth.
+    fn internal(&mut self, name: impl Into<String>, method: &'static str, target: &str) {
+        self.push(name, method, target);
+        self.list.last_mut().expect("just pushed").internal_auth = true;
     }
 
     /// A report: `POST /transactions.xml` with a form body.
@@ -1151,6 +1160,79 @@ fn cases() -> Vec<Req> {
         "/internal/services/9101/errors/",
         "per_page=1",
     );
+    // What the error log records of the extensions: `no_body` from the header
+    // or the deprecated parameter becomes a boolean.
+    c.get_opt(
+        "context/no-body-header-without-value-and-param",
+        AUTHORIZE,
+        "provider_key=pk-diff&service_id=9101&user_key=nb1&no_body=x",
+        "no_body",
+    );
+    c.get(
+        "context/no-body-param-empty",
+        AUTHORIZE,
+        "provider_key=pk-diff&service_id=9101&user_key=nb2&no_body=",
+    );
+    c.get_opt(
+        "context/no-body-header-without-value",
+        AUTHORIZE,
+        "provider_key=pk-diff&service_id=9101&user_key=nb3",
+        "no_body",
+    );
+    c.get_opt(
+        "context/nested-options",
+        AUTHORIZE,
+        "provider_key=pk-diff&service_id=9101&user_key=nb4&no_body=0",
+        "a[b]=1&c[]=2&c[]=3&d",
+    );
+    c.get_h(
+        "context/forwarded-for",
+        AUTHORIZE,
+        "provider_key=pk-diff&service_id=9101&user_key=nb5",
+        ("x-forwarded-for", "203.0.113.9, 10.0.0.1"),
+    );
+    c.get_h(
+        "context/user-agent",
+        AUTHREP,
+        "provider_key=pk-diff&service_id=9101&user_key=nb6",
+        ("user-agent", "probe/1.0"),
+    );
+    // The error log's path without the final slash, other methods, bad paging.
+    c.internal(
+        "internal/errors-no-slash",
+        "GET",
+        "/internal/services/9101/errors",
+    );
+    c.internal(
+        "internal/errors-no-slash-query",
+        "GET",
+        "/internal/services/9101/errors?per_page=1",
+    );
+    c.internal(
+        "internal/errors-no-slash-unknown-service",
+        "GET",
+        "/internal/services/9999/errors",
+    );
+    c.internal(
+        "internal/errors-unknown-service",
+        "GET",
+        "/internal/services/9999/errors/",
+    );
+    c.internal(
+        "internal/errors-post",
+        "POST",
+        "/internal/services/9101/errors/",
+    );
+    c.internal(
+        "internal/errors-per-page-zero",
+        "GET",
+        "/internal/services/9101/errors/?per_page=0",
+    );
+    c.internal(
+        "internal/errors-page-beyond",
+        "GET",
+        "/internal/services/9104/errors/?page=500&per_page=2",
+    );
     // The health check with a foreign Referer.
     c.get_h(
         "other/status-foreign-referer",
@@ -1182,6 +1264,10 @@ async fn send(client: &reqwest::Client, base: &str, req: &Req) -> Answer {
     };
     for (name, value) in &req.headers {
         builder = builder.header(*name, value);
+    }
+    if req.internal_auth {
+        let (user, password) = internal_credentials();
+        builder = builder.basic_auth(user, Some(password));
     }
     if let Some(body) = &req.body {
         builder = builder
@@ -1524,12 +1610,23 @@ async fn sentinel_hits(client: &reqwest::Client, base: &str) -> u64 {
     value.unwrap_or_else(|| panic!("no sentinel counter in {body:?}"))
 }
 
-/// The (code, message) pairs of a service's error log. apisonator's internal
-/// API wants basic auth (the kit's `APISO_INTERNAL_USER`/`APISO_INTERNAL_PASSWORD`,
-/// `system`/`password` by default); the emulator ignores it.
-async fn error_log(client: &reqwest::Client, base: &str, path: &str) -> Vec<(String, String)> {
+/// The internal API's basic auth: the kit's `APISO_INTERNAL_USER` and
+/// `APISO_INTERNAL_PASSWORD`, `system`/`password` by default (the emulator
+/// ignores it).
+fn internal_credentials() -> (String, String) {
     let user = std::env::var("APISO_INTERNAL_USER").unwrap_or_else(|_| "system".into());
     let password = std::env::var("APISO_INTERNAL_PASSWORD").unwrap_or_else(|_| "password".into());
+    (user, password)
+}
+
+/// The (code, message, context_info) of each entry of a service's error log;
+/// the backend's own address in `context_info.url` is replaced by `BASE`.
+async fn error_log(
+    client: &reqwest::Client,
+    base: &str,
+    path: &str,
+) -> Vec<(String, String, serde_json::Value)> {
+    let (user, password) = internal_credentials();
     let resp = client
         .get(format!("{base}{path}"))
         .basic_auth(user, Some(password))
@@ -1547,9 +1644,16 @@ async fn error_log(client: &reqwest::Client, base: &str, path: &str) -> Vec<(Str
         .unwrap_or_else(|| panic!("no errors list in {json}"))
         .iter()
         .map(|e| {
+            let mut context = e["context_info"].clone();
+            if let Some(url) = context.get_mut("url")
+                && let Some(text) = url.as_str()
+            {
+                *url = serde_json::Value::String(text.replace(base, "BASE"));
+            }
             (
                 e["code"].as_str().unwrap_or_default().to_string(),
                 e["message"].as_str().unwrap_or_default().to_string(),
+                context,
             )
         })
         .collect()
@@ -1643,8 +1747,13 @@ async fn emulator_agrees_with_apisonator() {
         if a == e {
             agree += 1;
         } else {
+            let at = a.iter().zip(&e).take_while(|(x, y)| x == y).count();
             unexpected.push(format!(
-                "error log of service {service}:\n      apisonator {a:?}\n      emulator   {e:?}"
+                "error log of service {service} ({} and {} entries), from entry {at}:\n      apisonator {:?}\n      emulator   {:?}",
+                a.len(),
+                e.len(),
+                a.get(at),
+                e.get(at)
             ));
         }
     }

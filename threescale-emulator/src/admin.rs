@@ -9,7 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::faults::{Faults, parse_faults};
@@ -168,20 +168,28 @@ pub(crate) async fn system_time(State(state): State<EmulatorState>) -> Response 
     time_json(&state)
 }
 
-/// `GET /internal/services/{id}/errors/?page=&per_page=` (also without the final
-/// slash), shaped like the backend's
-/// internal API.
+/// The internal API's 404, `{"status":"not_found","error":"..."}` (in the
+/// backend's key order).
+fn internal_not_found(error: &str) -> Response {
+    let body = serde_json::json!({ "error": error }).to_string();
+    let body = format!(r#"{{"status":"not_found",{}"#, &body[1..]);
+    (
+        StatusCode::NOT_FOUND,
+        [(http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
+}
+
+/// `GET /internal/services/{id}/errors/?page=&per_page=`, shaped like the
+/// backend's internal API.
 pub(crate) async fn internal_errors(
     State(state): State<EmulatorState>,
     Path(id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     if !state.has_service(&id) {
-        return (
-            StatusCode::NOT_FOUND,
-            Json(json!({ "status": "not_found", "error": "service not found" })),
-        )
-            .into_response();
+        return internal_not_found("service not found");
     }
     let per_page = match q.get("per_page") {
         Some(p) => {
@@ -203,10 +211,37 @@ pub(crate) async fn internal_errors(
         .skip((page - 1).saturating_mul(per_page))
         .take(per_page)
         .collect();
-    Json(json!({ "status": "found", "errors": errors, "count": count })).into_response()
+    // In the backend's key order.
+    #[derive(Serialize)]
+    struct Page {
+        status: &'static str,
+        errors: Vec<crate::ErrorEntry>,
+        count: usize,
+    }
+    Json(Page {
+        status: "found",
+        errors,
+        count,
+    })
+    .into_response()
 }
 
-/// `DELETE /internal/services/{id}/errors`.
+/// Any other request under `/internal/services/{id}/errors` (the path without
+/// the final slash, or another method): 404, "service not found" for an unknown
+/// service as the backend's `before` filter says, else its "Not found".
+pub(crate) async fn internal_errors_not_found(
+    State(state): State<EmulatorState>,
+    Path(id): Path<String>,
+) -> Response {
+    let error = if state.has_service(&id) {
+        "Not found"
+    } else {
+        "service not found"
+    };
+    internal_not_found(error)
+}
+
+/// `DELETE /internal/services/{id}/errors/`.
 pub(crate) async fn internal_delete_errors(
     State(state): State<EmulatorState>,
     Path(id): Path<String>,
@@ -214,10 +249,6 @@ pub(crate) async fn internal_delete_errors(
     if state.clear_errors(&id) {
         Json(json!({ "status": "deleted" })).into_response()
     } else {
-        (
-            StatusCode::NOT_FOUND,
-            Json(json!({ "status": "not_found", "error": "service not found" })),
-        )
-            .into_response()
+        internal_not_found("service not found")
     }
 }

@@ -9,6 +9,7 @@ use crate::extensions::Extensions;
 use crate::limit_headers::{self, HeaderReport, LimitHeaders};
 use crate::model::{AppModel, LimitModel, Registry, ServiceModel};
 use crate::params::{Params, Value};
+use crate::request_info::ContextInfo;
 use crate::store::Store;
 use crate::usage::{get_from, process_usage, raw_value, ruby_strip, without_zeros};
 use crate::xml::{self, AppSection, ReportLine, StatusDoc};
@@ -97,6 +98,7 @@ pub(crate) fn auth_call(
     reg: &Registry,
     store: &mut Store,
     now: DateTime<Utc>,
+    context_info: impl FnOnce() -> ContextInfo,
 ) -> AuthReply {
     let mut known_pk = normalized(params, "provider_key");
     match run(kind, params, ext, reg, store, now, &mut known_pk) {
@@ -104,7 +106,7 @@ pub(crate) fn auth_call(
         Err(e) => {
             let sid = normalized(params, "service_id");
             if let Some(svc) = reg.service_for_error_log(sid.as_deref(), known_pk.as_deref()) {
-                store.log_error(svc, e.code, &e.message, now);
+                store.log_error(svc, e.code, &e.message, context_info(), now);
             }
             AuthReply::Error(e)
         }
@@ -345,7 +347,8 @@ fn run(
                     true
                 }
                 Err(e) => {
-                    store.log_error(svc_idx, e.code, &e.message, now);
+                    // Found by the backend's report worker: no request context.
+                    store.log_error(svc_idx, e.code, &e.message, ContextInfo::default(), now);
                     false
                 }
             },

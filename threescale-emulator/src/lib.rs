@@ -25,10 +25,14 @@
 //!     "transactions_discarded":0}` (requests received per endpoint, transactions in
 //!     reports answered 202, and how many of those were applied or discarded).
 //!   - `GET /_emulator/errors?service_id=S`: the service's error log, newest first:
-//!     `[{"code":"metric_invalid","message":"metric \"x\" is invalid","timestamp":"2010-05-12 13:33:00 UTC"}]`
+//!     `[{"code":"metric_invalid","message":"metric \"x\" is invalid","timestamp":"2010-05-12 13:33:00 UTC","context_info":{..}}]`
 //!     (report batches discarded, and errors of the auth endpoints, as the backend
-//!     stores them). Also `GET /internal/services/S/errors` in the backend's shape
-//!     `{"status":"found","errors":[...],"count":N}`. `DELETE` on either clears it.
+//!     stores them; `context_info` is the request's `url`, `method`, `form_vars`,
+//!     `user_agent`, `ip`, `content_type`, `content_length` and `extensions` for
+//!     an auth call, `{}` for a report). Also `GET /internal/services/S/errors/`
+//!     (`?page=&per_page=`) in the backend's shape
+//!     `{"status":"found","errors":[...],"count":N}`; without the final slash it
+//!     answers 404 as the backend does. `DELETE` on either clears it.
 //!   - `POST /_emulator/faults` with a JSON [`Faults`], `DELETE /_emulator/faults`,
 //!     `GET /_emulator/faults`.
 //!   - `PUT /_emulator/proxy_rules?service_id=S` with a JSON array of mapping rules
@@ -149,6 +153,7 @@ mod period;
 mod portal;
 mod portal_store;
 mod report;
+mod request_info;
 mod route;
 mod ruby;
 mod server;
@@ -168,6 +173,7 @@ pub use errors::EmulatorError;
 pub use faults::Faults;
 pub use listener::XML_CONTENT_TYPE;
 pub use period::{LimitPeriod, UnknownPeriod};
+pub use request_info::{ContextInfo, Empty, RequestInfo};
 pub use server::{Emulator, EmulatorHandle, serve_from_file, serve_from_file_tls};
 pub use state::{AppRef, EmulatorState, PeriodTotals, UsageTotals};
 pub use store::{ErrorEntry, RequestStats};

@@ -12,6 +12,7 @@ use crate::extensions::Extensions;
 use crate::faults::{FaultAction, dropped_connection, malformed_body};
 use crate::params::{BYTESIZE_LIMIT, Params, ParseError, parse_multipart, parse_nested_query};
 use crate::report::report_call;
+use crate::request_info::request_info;
 use crate::route::Route;
 use crate::state::EmulatorState;
 use crate::xml::error_xml;
@@ -239,7 +240,8 @@ async fn dispatch(state: EmulatorState, req: Request) -> Response {
     }
     let (parts, body) = req.into_parts();
     let media = media_type(&parts.headers);
-    let (query_params, params) = match read_params(&parts, media.as_deref(), body).await {
+    let (query_params, params, form_body) = match read_params(&parts, media.as_deref(), body).await
+    {
         Ok(p) => p,
         Err(e) => return parse_error_response(e),
     };
@@ -264,8 +266,10 @@ async fn dispatch(state: EmulatorState, req: Request) -> Response {
             if !params.is_valid_utf8() {
                 return error_response(&BackendError::not_valid_data(), false);
             }
-            let reply =
-                state.with_store(|reg, store, now| auth_call(kind, &params, &ext, reg, store, now));
+            let context_info = || request_info(&parts, &params, form_body.as_deref());
+            let reply = state.with_store(|reg, store, now| {
+                auth_call(kind, &params, &ext, reg, store, now, context_info)
+            });
             auth_response(reply, &ext, &error_ext)
         }
         Route::Report => {
@@ -321,7 +325,7 @@ async fn read_params(
     parts: &axum::http::request::Parts,
     media: Option<&str>,
     body: Body,
-) -> Result<(Params, Params), ParseError> {
+) -> Result<(Params, Params, Option<bytes::Bytes>), ParseError> {
     let mut query = Params::new();
     parse_nested_query(parts.uri.query().unwrap_or("").as_bytes(), &mut query)?;
     let form = (parts.method == Method::POST && media.is_none())
@@ -330,6 +334,7 @@ async fn read_params(
             Some("application/x-www-form-urlencoded" | "multipart/form-data")
         );
     let mut params = query.clone();
+    let mut form_body = None;
     if form {
         // Larger than the limit (or unreadable): Rack's size error.
         let bytes = axum::body::to_bytes(body, BYTESIZE_LIMIT + 2)
@@ -347,10 +352,11 @@ async fn read_params(
         } else {
             let trimmed = bytes.strip_suffix(b"\0").unwrap_or(&bytes);
             parse_nested_query(trimmed, &mut body_params)?;
+            form_body = Some(bytes.clone());
         }
         params.merge(body_params);
     }
-    Ok((query, params))
+    Ok((query, params, form_body))
 }
 
 /// The routes whose answer does not depend on the parameters.

@@ -9,6 +9,7 @@ use crate::errors::BackendError;
 use crate::extensions::Extensions;
 use crate::model::{Registry, ServiceModel};
 use crate::params::{Params, Value};
+use crate::request_info::ContextInfo;
 use crate::store::Store;
 use crate::timestamp::{OutOfRange, check_window, parse_to_utc};
 use crate::usage::{ProcessedUsage, process_usage, without_zeros};
@@ -140,7 +141,7 @@ pub(crate) fn report_call(
         }
         Err(e) => {
             tracing::debug!(service_id = %svc.id, code = e.code, "report batch discarded");
-            store.log_error(svc_idx, e.code, &e.message, now);
+            store.log_error(svc_idx, e.code, &e.message, ContextInfo::default(), now);
             Ok(ReportOutcome {
                 received,
                 applied: 0,

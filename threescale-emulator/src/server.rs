@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -82,14 +82,18 @@ impl Emulator {
                 "/admin/api/services/{id}/proxy/configs/{env}/latest.json",
                 get(portal::latest),
             )
-            .route(
-                "/internal/services/{id}/errors",
-                get(admin::internal_errors).delete(admin::internal_delete_errors),
-            )
-            // The backend's own path ends with a slash.
+            // The backend's path ends with a slash; without it (and for other
+            // methods) its `before` filter still answers for an unknown service,
+            // then no route matches: 404 either way.
             .route(
                 "/internal/services/{id}/errors/",
-                get(admin::internal_errors).delete(admin::internal_delete_errors),
+                get(admin::internal_errors)
+                    .delete(admin::internal_delete_errors)
+                    .fallback(admin::internal_errors_not_found),
+            )
+            .route(
+                "/internal/services/{id}/errors",
+                any(admin::internal_errors_not_found),
             )
             .fallback(listener::handle)
             .with_state(state.clone());
@@ -165,17 +169,24 @@ impl Emulator {
         };
         let https = tls.is_some();
         let task = match tls {
+            // The peer address feeds the error log's `context_info.ip`.
             None => tokio::spawn(async move {
-                axum::serve(listener, router)
-                    .with_graceful_shutdown(shutdown)
-                    .await
+                axum::serve(
+                    listener,
+                    router.into_make_service_with_connect_info::<crate::request_info::Peer>(),
+                )
+                .with_graceful_shutdown(shutdown)
+                .await
             }),
             Some(tls) => {
                 let listener = TlsListener::new(listener, &tls)?;
                 tokio::spawn(async move {
-                    axum::serve(listener, router)
-                        .with_graceful_shutdown(shutdown)
-                        .await
+                    axum::serve(
+                        listener,
+                        router.into_make_service_with_connect_info::<crate::request_info::Peer>(),
+                    )
+                    .with_graceful_shutdown(shutdown)
+                    .await
                 })
             }
         };

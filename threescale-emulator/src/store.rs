@@ -7,6 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::period::LimitPeriod;
+use crate::request_info::ContextInfo;
 use crate::usage::UsageVal;
 
 /// Errors kept per service (like the backend's `MAX_NUM_ERRORS`).
@@ -30,6 +31,7 @@ struct CounterKey {
 ///     code: "metric_invalid".into(),
 ///     message: "metric \"nukes\" is invalid".into(),
 ///     timestamp: "2010-05-12 13:33:00 UTC".into(),
+///     context_info: Default::default(),
 /// };
 /// assert_eq!(e.code, "metric_invalid");
 /// ```
@@ -41,6 +43,12 @@ pub struct ErrorEntry {
     pub message: String,
     /// When it was recorded, like Ruby's `Time#to_s` in UTC (`2010-05-12 13:33:00 UTC`).
     pub timestamp: String,
+    /// What the backend recorded about the request: for errors of the auth
+    /// endpoints its `url`, `method`, `form_vars`, `user_agent`, `ip`,
+    /// `content_type`, `content_length` and parsed `extensions`; empty for
+    /// errors found while applying a report.
+    #[serde(default)]
+    pub context_info: ContextInfo,
 }
 
 /// Requests received per endpoint since start (or the last reset).
@@ -178,6 +186,7 @@ impl Store {
         service: usize,
         code: &str,
         message: &str,
+        context_info: ContextInfo,
         now: DateTime<Utc>,
     ) {
         let log = self.errors.entry(service).or_default();
@@ -185,6 +194,7 @@ impl Store {
             code: code.to_string(),
             message: message.to_string(),
             timestamp: now.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+            context_info,
         });
         log.truncate(MAX_ERRORS);
     }
@@ -256,7 +266,7 @@ mod tests {
         let mut s = Store::default();
         let t = Utc.with_ymd_and_hms(2010, 5, 12, 13, 33, 0).unwrap();
         for i in 0..(MAX_ERRORS + 5) {
-            s.log_error(1, "c", &i.to_string(), t);
+            s.log_error(1, "c", &i.to_string(), ContextInfo::default(), t);
         }
         let log = s.errors(1);
         assert_eq!(log.len(), MAX_ERRORS);

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{get, get_ext, post, start};
+use common::{get, get_ext, post, request, start};
 
 const Q: &str = "provider_key=pk1&app_id=app1&app_key=key1";
 
@@ -135,7 +135,6 @@ async fn the_error_log_is_served_at_the_backends_path() {
     for path in [
         "/internal/services/1001/errors/",
         "/internal/services/1001/errors/?per_page=1000",
-        "/internal/services/1001/errors",
     ] {
         let r = get(&h, path).await;
         assert_eq!(r.status, 200, "{path}");
@@ -145,4 +144,64 @@ async fn the_error_log_is_served_at_the_backends_path() {
             r.body
         );
     }
+    // Without the final slash no route matches (after the service check), as
+    // apisonator answers; whatever the method.
+    for method in [
+        reqwest::Method::GET,
+        reqwest::Method::DELETE,
+        reqwest::Method::POST,
+    ] {
+        for (path, error) in [
+            ("/internal/services/1001/errors", "Not found"),
+            ("/internal/services/1001/errors?per_page=1", "Not found"),
+            ("/internal/services/nope/errors", "service not found"),
+        ] {
+            let r = request(&h, method.clone(), path).await;
+            assert_eq!(r.status, 404, "{method} {path}");
+            assert_eq!(
+                r.body,
+                format!("{{\"status\":\"not_found\",\"error\":\"{error}\"}}"),
+                "{method} {path}"
+            );
+        }
+    }
+    let r = request(&h, reqwest::Method::POST, "/internal/services/1001/errors/").await;
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (404, "{\"status\":\"not_found\",\"error\":\"Not found\"}")
+    );
+}
+
+#[tokio::test]
+async fn auth_errors_carry_the_requests_context_info() {
+    let h = start().await;
+    let client = reqwest::Client::new();
+    let url = format!(
+        "{}/transactions/authorize.xml?provider_key=pk1&service_id=1002&user_key=x%20y",
+        h.url()
+    );
+    let r = client
+        .get(&url)
+        .header("user-agent", "probe/1")
+        .header("3scale-options", "limit_headers=1&a[b]=2&d")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    let r = get(&h, "/internal/services/1002/errors/").await;
+    let log: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(log["errors"][0]["code"], "user_key_invalid");
+    assert_eq!(
+        log["errors"][0]["context_info"],
+        serde_json::json!({
+            "url": url,
+            "method": "GET",
+            "form_vars": null,
+            "user_agent": "probe/1",
+            "ip": "127.0.0.1",
+            "content_type": null,
+            "content_length": null,
+            "extensions": { "limit_headers": "1", "a": { "b": "2" }, "d": null },
+        })
+    );
 }
