@@ -66,7 +66,7 @@ fn engines(backend: &Backend) -> HashMap<&'static str, ThreeScale> {
     engines.insert("custom", ThreeScale::new(custom).unwrap());
     // Credential chains: the headers then the query (user key), the
     // Authorization header then the query (app id and key).
-    let chain = user_key_rules(common::config_for(backend))
+    let chain = user_key_rules(backend.config())
         .credentials(
             CredentialsConfig::new(CredentialsLocation::Headers)
                 .fallback(CredentialsLocation::Query),
@@ -74,8 +74,9 @@ fn engines(backend: &Backend) -> HashMap<&'static str, ThreeScale> {
         .build()
         .unwrap();
     engines.insert("chain", ThreeScale::new(chain).unwrap());
-    let app_id_chain = common::config_for(backend)
-        .service_token("tok-2002", "2002")
+    let app_id_chain = backend
+        .config()
+        .service_token("tok-2002", backend.sid("2002"))
         .backend_version(BackendVersion::AppId)
         .credentials(
             CredentialsConfig::new(CredentialsLocation::Authorization)
