@@ -457,3 +457,92 @@ fn broken_tls_settings_are_configuration_errors_that_name_the_field() {
     .unwrap_err();
     assert_eq!(err.field, "THREESCALE_TLS_CLIENT_KEY");
 }
+
+const OAUTH_BACKEND: &str = r#"
+services:
+  - id: "3003"
+    backend_version: oauth
+    service_token: "tok-3003"
+    metrics: [{ name: hits }]
+    plans: [{ name: pro, limits: [{ metric: hits, period: hour, value: 1000 }] }]
+    applications:
+      - { plan: pro, app_id: "client-a", app_keys: ["secret-a"] }
+"#;
+
+#[tokio::test]
+async fn an_openid_issuer_behind_the_private_ca_is_reached_with_the_same_trust() {
+    let ca = TestCa::new("private CA");
+    let server = ca.server();
+    let emulator = Emulator::start_tls(
+        EmulatorConfig::from_yaml_str(OAUTH_BACKEND).unwrap(),
+        EmulatorTls::from_pem(server.cert.as_bytes(), server.key.as_bytes()).unwrap(),
+    )
+    .await
+    .expect("emulator starts");
+    let trusting = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(ca.pem().as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let answer: serde_json::Value = trusting
+        .post(format!("{}/oidc/token", emulator.url()))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "client-a"),
+            ("client_secret", "secret-a"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = answer["access_token"]
+        .as_str()
+        .expect("a token")
+        .to_string();
+
+    for (name, trust, admitted) in [
+        (
+            "trusting the CA",
+            TlsTrust::default().ca_pem(ca.pem()),
+            true,
+        ),
+        ("not trusting it", TlsTrust::default(), false),
+    ] {
+        let engine = ThreeScale::new(
+            Config::builder()
+                .backend_url(emulator.url())
+                .service_token("tok-3003", "3003")
+                .oidc(threescale::oidc::OidcSettings::new(format!(
+                    "{}/oidc",
+                    emulator.url()
+                )))
+                .tls(trust)
+                .build()
+                .unwrap(),
+        )
+        .unwrap();
+        let outcome = engine
+            .check(&SimpleRequest::get("/a").header("authorization", format!("Bearer {token}")))
+            .await;
+        match (&outcome.decision, admitted) {
+            (Decision::Allow(_), true) => {}
+            (Decision::Deny(denial), false) => {
+                assert_eq!(denial.kind, DenialKind::BackendUnavailable, "{name}");
+            }
+            (other, _) => panic!("{name}: {other:?}"),
+        }
+        engine.shutdown().await;
+    }
+    let usage = emulator
+        .usage(
+            "3003",
+            threescale::emulator::AppRef::AppId("client-a".into()),
+        )
+        .expect("the application");
+    assert_eq!(
+        usage.usage["hits"].eternity, 1,
+        "only the trusting engine billed the client"
+    );
+    emulator.shutdown().await;
+}

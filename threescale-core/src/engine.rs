@@ -240,7 +240,7 @@ impl ThreeScale {
         };
         let service_id: Arc<str> = config.service.service_id.as_str().into();
         crate::metrics::outage(&service_id, false);
-        let oidc = oidc_checker(&config.service, None, config.timeout)?;
+        let oidc = oidc_checker(&config.service, None, config.timeout, &config.tls)?;
         let reporter = Reporter::new(report_client, Some(service_id.to_string()), settings);
         let cache = match &config.mode {
             Mode::Cached(c) => Some(AuthCache::new(c)),
@@ -360,7 +360,12 @@ impl ThreeScale {
             self.inner.decider.reporter().set_client(build()?);
             client
         };
-        let oidc = oidc_checker(&service, current.oidc.as_ref(), self.inner.timeout)?;
+        let oidc = oidc_checker(
+            &service,
+            current.oidc.as_ref(),
+            self.inner.timeout,
+            &self.inner.tls,
+        )?;
         self.inner.live.store(Arc::new(Live {
             service: Arc::new(service),
             client,
@@ -869,6 +874,7 @@ fn oidc_checker(
     service: &ServiceConfig,
     current: Option<&Arc<crate::oidc::Oidc>>,
     timeout: std::time::Duration,
+    tls: &crate::TlsTrust,
 ) -> Result<Option<Arc<crate::oidc::Oidc>>, crate::ConfigError> {
     let Some(settings) = &service.oidc else {
         return Ok(None);
@@ -876,7 +882,7 @@ fn oidc_checker(
     if let Some(current) = current.filter(|c| c.settings() == settings) {
         return Ok(Some(current.clone()));
     }
-    crate::oidc::Oidc::new(settings.clone(), timeout)
+    crate::oidc::Oidc::new(settings.clone(), timeout, tls)
         .map(|oidc| Some(Arc::new(oidc)))
         .map_err(|reason| crate::ConfigError::new("oidc", "oidc", reason))
 }

@@ -378,6 +378,8 @@ pub(crate) struct Oidc {
     settings: OidcSettings,
     template: ClientIdTemplate,
     http: reqwest::Client,
+    /// Each fetch's timeout (set per request, so a ready client gets it too).
+    timeout: Duration,
     keys: arc_swap::ArcSwapOption<KeySet>,
     state: Mutex<FetchState>,
     /// One fetch at a time; the others wait for its result.
@@ -394,17 +396,26 @@ impl std::fmt::Debug for Oidc {
 }
 
 impl Oidc {
-    pub(crate) fn new(settings: OidcSettings, timeout: Duration) -> Result<Self, String> {
+    /// The checker for `settings`; the issuer is reached with the same TLS
+    /// trust as the backend (`tls`), so an issuer behind a private CA works.
+    pub(crate) fn new(
+        settings: OidcSettings,
+        timeout: Duration,
+        tls: &crate::TlsTrust,
+    ) -> Result<Self, String> {
         let template = settings.client_id_claim.compile()?;
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .redirect(reqwest::redirect::Policy::limited(3))
-            .build()
+        let http = tls
+            .http_client(
+                reqwest::Client::builder()
+                    .timeout(timeout)
+                    .redirect(reqwest::redirect::Policy::limited(3)),
+            )
             .map_err(|e| e.to_string())?;
         Ok(Oidc {
             settings,
             template,
             http,
+            timeout,
             keys: arc_swap::ArcSwapOption::empty(),
             state: Mutex::new(FetchState::default()),
             fetching: tokio::sync::Mutex::new(()),
@@ -605,6 +616,7 @@ impl Oidc {
             .http
             .get(url)
             .header(http::header::ACCEPT, "application/json")
+            .timeout(self.timeout)
             .send()
             .await
             .map_err(|e| OidcError::Transport(e.without_url().to_string()))?;

@@ -2,7 +2,8 @@
 //! that the gateway's OIDC flow runs locally: discovery, key set and a
 //! client-credentials token endpoint.
 //!
-//! - `GET /oidc/.well-known/openid-configuration`: `issuer` (`http://<Host>/oidc`),
+//! - `GET /oidc/.well-known/openid-configuration`: `issuer` (`http://<Host>/oidc`,
+//!   `https://` when the emulator serves HTTPS),
 //!   `jwks_uri`, `token_endpoint`, `id_token_signing_alg_values_supported: ["ES256"]`.
 //! - `GET /oidc/jwks`: the public keys (P-256, `ES256`), the signing one first.
 //! - `POST /oidc/token` (form): `grant_type=client_credentials`, the client's id
@@ -21,10 +22,10 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use axum::Form;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Form};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use ring::rand::SystemRandom;
@@ -123,18 +124,24 @@ impl Issuer {
     }
 }
 
-fn issuer_url(headers: &HeaderMap) -> String {
+/// Marks the requests of an emulator that serves HTTPS (a request extension),
+/// so the issuer's URLs carry the scheme the client used.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Https;
+
+fn issuer_url(https: Option<Extension<Https>>, headers: &HeaderMap) -> String {
     let host = headers
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
         .filter(|h| !h.is_empty())
         .unwrap_or("localhost");
-    format!("http://{host}/oidc")
+    let scheme = if https.is_some() { "https" } else { "http" };
+    format!("{scheme}://{host}/oidc")
 }
 
 /// `GET /oidc/.well-known/openid-configuration`.
-pub(crate) async fn discovery(headers: HeaderMap) -> Response {
-    let issuer = issuer_url(&headers);
+pub(crate) async fn discovery(https: Option<Extension<Https>>, headers: HeaderMap) -> Response {
+    let issuer = issuer_url(https, &headers);
     axum::Json(json!({
         "issuer": issuer,
         "jwks_uri": format!("{issuer}/jwks"),
@@ -165,6 +172,7 @@ fn token_error(status: StatusCode, error: &str) -> Response {
 /// `POST /oidc/token`.
 pub(crate) async fn token(
     State(state): State<EmulatorState>,
+    https: Option<Extension<Https>>,
     headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
@@ -197,7 +205,7 @@ pub(crate) async fn token(
         .map(|d| d.as_secs())
         .unwrap_or_default();
     let claims = json!({
-        "iss": issuer_url(&headers),
+        "iss": issuer_url(https, &headers),
         "sub": client_id,
         "aud": client_id,
         "azp": client_id,

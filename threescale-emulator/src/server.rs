@@ -180,6 +180,7 @@ impl Emulator {
             }),
             Some(tls) => {
                 let listener = TlsListener::new(listener, &tls)?;
+                let router = router.layer(axum::Extension(crate::oidc::Https));
                 tokio::spawn(async move {
                     axum::serve(
                         listener,
