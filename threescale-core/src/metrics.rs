@@ -17,12 +17,12 @@
 //! No label holds a credential, an application id or a path: every label has
 //! a few fixed values.
 //!
-//! ```
-//! // With `metrics-exporter-prometheus` (see the axum example):
-//! // let handle = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?;
-//! // ... requests ...
-//! // handle.render() then holds e.g.
-//! // threescale_decisions_total{outcome="allowed",kind="none",degraded="false"} 2
+//! With `metrics-exporter-prometheus` (see the axum example), once
+//! `PrometheusBuilder::new().install_recorder()` has run and requests went
+//! through, the handle's `render()` holds lines such as:
+//!
+//! ```text
+//! threescale_decisions_total{outcome="allowed",kind="none",degraded="false"} 2
 //! ```
 
 #[cfg(feature = "metrics")]
