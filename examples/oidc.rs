@@ -62,7 +62,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .json()
         .await?;
     let access_token = token["access_token"].as_str().ok_or("no access_token")?;
-    println!("token:   {}…", &access_token[..24.min(access_token.len())]);
+    println!(
+        "token:   a signed JWT of {} bytes (not printed: it is a credential)",
+        access_token.len()
+    );
 
     // 2. It calls the API with it; then without it, and with a forged one.
     let forged = {
