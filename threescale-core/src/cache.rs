@@ -54,6 +54,7 @@ use tokio::sync::OnceCell;
 use crate::{
     CacheSettings, Denial, DenialKind, RateLimit, Usage, UsageReport, UsageValue,
     backend::{AppCredentials, BackendError},
+    lock,
     report::ReportKey,
     verdict::{self, Allowed, Backend, Decider, Known, Verdict},
 };
@@ -294,10 +295,6 @@ fn slot_of(result: moka::ops::compute::CompResult<CacheKey, Slot>) -> Option<Slo
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 /// The bytes a key holds.
 fn key_bytes(key: &CacheKey) -> usize {
     std::mem::size_of::<CacheKey>()
@@ -371,7 +368,7 @@ impl Entry {
     fn bytes(&self) -> usize {
         match self {
             Entry::Allowed { state, .. } => {
-                let state = state.lock().unwrap_or_else(|p| p.into_inner());
+                let state = lock(state);
                 state.bytes()
             }
             Entry::Denied { denial, .. } => denial.reason.as_ref().map_or(0, String::len),
@@ -390,7 +387,7 @@ impl Entry {
     fn decide(&self, usage: &Usage) -> Option<Verdict> {
         match self {
             Entry::Allowed { state, .. } => {
-                let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
+                let mut state = lock(state);
                 Some(state.admit(usage))
             }
             Entry::Denied { denial, .. } => Some(Verdict::Deny(denial.clone())),

@@ -40,6 +40,15 @@ pub mod xml;
 #[cfg(test)]
 mod tests;
 
+/// Locks `mutex`, taking the data even when a thread panicked while holding
+/// it: every lock in this crate guards state that stays consistent between
+/// statements, so a panic elsewhere must not turn into a panic here.
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 pub use action::Action;
 pub use backend::{
     AppCredentials, AuthRequest, AuthResponse, BackendClient, BackendClientBuilder, BackendError,

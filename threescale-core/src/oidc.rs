@@ -429,7 +429,7 @@ impl Oidc {
 
     /// Whether a fetch may start now (none in the last `min_refresh_interval`).
     fn may_fetch(&self) -> bool {
-        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let state = crate::lock(&self.state);
         state
             .last_attempt
             .is_none_or(|at| at.elapsed() >= self.settings.min_refresh_interval)
@@ -467,17 +467,11 @@ impl Oidc {
         let _one_at_a_time = self.fetching.lock().await;
         // Another fetch may have brought the key while this one waited.
         if self.may_fetch() {
-            self.state
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .last_attempt = Some(Instant::now());
+            crate::lock(&self.state).last_attempt = Some(Instant::now());
             match self.fetch().await {
                 Ok(set) => {
                     self.outage_log.recovered(service_id);
-                    self.state
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .last_error = None;
+                    crate::lock(&self.state).last_error = None;
                     self.keys.store(Some(Arc::new(set)));
                 }
                 Err(error) => {
@@ -486,10 +480,7 @@ impl Oidc {
                         &error,
                         "OpenID Connect issuer keys could not be fetched",
                     );
-                    self.state
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .last_error = Some(error.to_string());
+                    crate::lock(&self.state).last_error = Some(error.to_string());
                 }
             }
         }
@@ -507,10 +498,7 @@ impl Oidc {
                 None => Resolved::Rejected("unknown_key"),
             },
             None => {
-                let reason = self
-                    .state
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
+                let reason = crate::lock(&self.state)
                     .last_error
                     .clone()
                     .unwrap_or_else(|| "no keys fetched yet".into());

@@ -61,7 +61,7 @@ impl OutageLog {
     /// Counts one failure at `now` and says what to write.
     pub(crate) fn note(&self, now: Instant) -> Line {
         self.failing.store(true, Ordering::Relaxed);
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = crate::lock(&self.state);
         state.total = state.total.saturating_add(1);
         match state.last_line {
             Some(last) if now.saturating_duration_since(last) < self.every => {
@@ -86,7 +86,7 @@ impl OutageLog {
         if !self.failing.load(Ordering::Relaxed) {
             return None;
         }
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = crate::lock(&self.state);
         self.failing.store(false, Ordering::Relaxed);
         let total = std::mem::take(&mut state.total);
         *state = State::default();

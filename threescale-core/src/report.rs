@@ -51,6 +51,7 @@ use crate::{
     backend::{
         AppCredentials, AuthRequest, BackendClient, BackendError, ReportFailure, Transaction,
     },
+    lock,
 };
 
 /// Which application a report is for (an app key is never reported).
@@ -1193,12 +1194,6 @@ impl Drop for Unsent<'_> {
             pending.put_back(post.id, &post.items);
         }
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]
