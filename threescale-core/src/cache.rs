@@ -816,12 +816,7 @@ impl AuthCache {
 /// says nothing of the application's other requests.
 fn referrer_refused(response: &crate::AuthResponse) -> bool {
     !response.is_authorized()
-        && (response.rejection_reason.as_deref() == Some(REFERRER_REFUSED)
-            || response
-                .authorization
-                .as_ref()
-                .and_then(|a| a.reason.as_deref())
-                .is_some_and(|r| r.starts_with("referrer")))
+        && verdict::rejection_code(response).as_deref() == Some(REFERRER_REFUSED)
 }
 
 /// What checking a request's metrics for a warm entry found.

@@ -326,11 +326,7 @@ pub(crate) fn from_answer(response: &AuthResponse, report_later: bool) -> Verdic
             report_later,
         });
     }
-    let reason = response.rejection_reason.clone().or_else(|| {
-        authorization
-            .and_then(|a| a.reason.as_deref())
-            .map(reason_code)
-    });
+    let reason = rejection_code(response);
     let limits = reason.as_deref() == Some("limits_exceeded");
     let disabled_metric = response
         .limit_headers
@@ -359,6 +355,18 @@ pub(crate) fn from_answer(response: &AuthResponse, report_later: bool) -> Verdic
 }
 
 /// The error code for a denial reason text of the `<status>` document.
+/// The backend's error code for a denial: its `3scale-rejection-reason`
+/// header, or the code of the reason in its answer's body.
+pub(crate) fn rejection_code(response: &AuthResponse) -> Option<String> {
+    response.rejection_reason.clone().or_else(|| {
+        response
+            .authorization
+            .as_ref()
+            .and_then(|a| a.reason.as_deref())
+            .map(reason_code)
+    })
+}
+
 fn reason_code(reason: &str) -> String {
     let code = match reason {
         "usage limits are exceeded" => "limits_exceeded",
