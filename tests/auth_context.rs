@@ -43,7 +43,7 @@ fn config(emulator: &EmulatorHandle, id: &str, version: BackendVersion) -> Confi
 
 async fn allowed(engine: &ThreeScale, request: SimpleRequest) -> AuthContext {
     match engine.check(&request).await.decision {
-        Decision::Allow(context) => *context,
+        Decision::Allow(context) => context,
         other => panic!("expected an allowed request, got {other:?}"),
     }
 }

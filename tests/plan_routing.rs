@@ -78,9 +78,9 @@ async fn each_plan_reaches_its_deployment() {
 
 fn context(plan: Option<&str>) -> AuthContext {
     let mut context = AuthContext::new(example::SERVICE_ID, CredentialKind::UserKey);
-    context.plan = plan.map(str::to_string);
+    context.plan = plan.map(Into::into);
     context.usage = threescale::Usage::hits();
-    context.matched_rules = vec![0];
+    context.matched_rules = vec![0].into();
     context
 }
 

@@ -243,7 +243,7 @@ where
                     completion,
                 } => {
                     if let Some(context) = context {
-                        request.extensions_mut().insert(*context);
+                        request.extensions_mut().insert(context);
                     }
                     let mut response = match service.call(request).await {
                         Ok(response) => response,

@@ -221,13 +221,15 @@ fn map_one(
     query: Option<&str>,
     explain: bool,
 ) -> String {
-    let mut result = rules.matches(method, path, query);
-    if result.usage.is_empty() {
-        // The gateway answers "no mapping rule matched" and clears its
-        // matched-rules header when the usage is empty, e.g. when every
-        // matching rule has a delta of 0.
-        result.rules.clear();
-    }
+    let result = rules.matches(method, path, query);
+    // The gateway answers "no mapping rule matched" and clears its
+    // matched-rules header when the usage is empty, e.g. when every
+    // matching rule has a delta of 0.
+    let matched: Vec<usize> = if result.usage.is_empty() {
+        Vec::new()
+    } else {
+        result.rules.to_vec()
+    };
     let mut usage = Map::new();
     for (metric, value) in result.usage.iter() {
         usage.insert(metric.to_string(), json!(value.amount()));
@@ -235,7 +237,7 @@ fn map_one(
     let mut line = format!(
         "{{\"usage\":{},\"rules\":{}",
         Value::Object(usage),
-        json!(result.rules)
+        json!(matched)
     );
     if explain {
         let explained: Vec<Value> = rules

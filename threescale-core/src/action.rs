@@ -43,13 +43,15 @@ use crate::{
 
 /// What an adapter does with a request once the engine has decided.
 #[derive(Debug)]
+// The context is carried unboxed (see `Decision`).
+#[allow(clippy::large_enum_variant)]
 pub enum Action {
     /// Call the inner service.
     Forward {
         /// The caller's context, to insert into the request's extensions
-        /// (`None` for a path that bypasses 3scale). Boxed as in
-        /// [`Decision::Allow`], so that the action stays small when moved.
-        context: Option<Box<AuthContext>>,
+        /// (`None` for a path that bypasses 3scale). Unboxed as in
+        /// [`Decision::Allow`]: inserting it is the one allocation it costs.
+        context: Option<AuthContext>,
         /// Headers to add to the inner service's response (rate-limit and
         /// debug headers). Each replaces a header of the same name; the inner
         /// response's other headers stay.
@@ -216,7 +218,7 @@ mod tests {
             credential: crate::decision::CredentialKind::UserKey,
             plan: Some("basic".into()),
             usage: Usage::hits(),
-            matched_rules: vec![0],
+            matched_rules: vec![0].into(),
             usage_reports: Vec::new(),
             rate_limit: None,
             degraded: false,
@@ -226,7 +228,7 @@ mod tests {
     #[test]
     fn allow_forwards_with_the_context_and_headers() {
         let outcome = Outcome {
-            decision: Decision::Allow(Box::new(context())),
+            decision: Decision::Allow(context()),
             headers: headers("ratelimit-remaining", "4"),
             completion: Completion::default(),
         };
@@ -235,7 +237,7 @@ mod tests {
                 context, headers, ..
             } => {
                 assert_eq!(
-                    context.as_deref().and_then(|c| c.plan.as_deref()),
+                    context.as_ref().and_then(|c| c.plan.as_deref()),
                     Some("basic")
                 );
                 assert_eq!(headers["ratelimit-remaining"], "4");

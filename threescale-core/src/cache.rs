@@ -49,6 +49,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use moka::ops::compute::Op;
+use smallvec::SmallVec;
 use tokio::sync::OnceCell;
 
 use crate::{
@@ -98,6 +99,14 @@ impl CacheKey {
     }
 }
 
+/// A warm lookup goes by the request's credentials, with no key built: the
+/// derived `Hash` and `Eq` of the one-field key are those of the credentials.
+impl std::borrow::Borrow<AppCredentials> for CacheKey {
+    fn borrow(&self) -> &AppCredentials {
+        &self.credentials
+    }
+}
+
 /// The cache of authorizations.
 pub(crate) struct AuthCache {
     entries: moka::sync::Cache<CacheKey, Slot>,
@@ -140,16 +149,17 @@ enum Entry {
 
 #[derive(Debug)]
 struct AllowedState {
-    plan: Option<String>,
+    plan: Option<Arc<str>>,
     limits: Vec<Limit>,
     reports: Vec<UsageReport>,
-    /// metric → its ancestors.
-    ancestors: HashMap<Arc<str>, Vec<Arc<str>>>,
 }
 
 #[derive(Debug)]
 struct Limit {
     metric: Arc<str>,
+    /// The metrics whose usage counts against this limit: the metric and
+    /// its descendants in the hierarchy (a few names, compared directly).
+    counted: Vec<Arc<str>>,
     max: u64,
     used: u64,
     period_end: Option<DateTime<Utc>>,
@@ -246,9 +256,8 @@ impl AuthCache {
         referrer: Option<&str>,
         usage: &Usage,
     ) -> CacheLookup {
-        let key = CacheKey::new(credentials);
         let now = Instant::now();
-        if let Some(slot) = self.entries.get(&key) {
+        if let Some(slot) = self.entries.get(credentials) {
             match slot.0.cell.get() {
                 None => return CacheLookup::Miss(slot),
                 Some(entry) if !entry.expired(now) => {
@@ -271,7 +280,7 @@ impl AuthCache {
             let stale = slot;
             let result = self
                 .entries
-                .entry(key)
+                .entry(CacheKey::new(credentials))
                 .and_compute_with(|current| match current {
                     Some(current) if !Arc::ptr_eq(&current.value().0, &stale.0) => Op::Nop,
                     _ => Op::Put(Slot::new(Some(stale.clone()))),
@@ -280,7 +289,7 @@ impl AuthCache {
         }
         let slot = self
             .entries
-            .entry(key)
+            .entry(CacheKey::new(credentials))
             .or_insert_with(|| Slot::new(None))
             .into_value();
         CacheLookup::Miss(slot)
@@ -396,36 +405,45 @@ impl Entry {
     }
 }
 
+impl Limit {
+    /// The part of `usage` that counts against this limit.
+    fn touching(&self, usage: &Usage) -> u64 {
+        usage
+            .iter()
+            .filter(|(m, _)| self.counted.iter().any(|c| **c == **m))
+            .map(|(_, v)| match v {
+                UsageValue::Add(n) | UsageValue::Set(n) => n,
+            })
+            .fold(0u64, u64::saturating_add)
+    }
+}
+
 impl AllowedState {
     /// The heap bytes of the state.
     fn bytes(&self) -> usize {
         let arc = |s: &Arc<str>| s.len() + 2 * std::mem::size_of::<usize>();
-        self.plan.as_ref().map_or(0, String::len)
+        self.plan.as_ref().map_or(0, |p| p.len())
             + self
                 .limits
                 .iter()
-                .map(|l| std::mem::size_of::<Limit>() + arc(&l.metric))
+                .map(|l| {
+                    std::mem::size_of::<Limit>()
+                        + arc(&l.metric)
+                        + l.counted
+                            .iter()
+                            .map(|c| arc(c) + std::mem::size_of::<Arc<str>>())
+                            .sum::<usize>()
+                })
                 .sum::<usize>()
             + self
                 .reports
                 .iter()
                 .map(|r| std::mem::size_of::<UsageReport>() + r.metric.len())
                 .sum::<usize>()
-            + self
-                .ancestors
-                .iter()
-                .map(|(k, v)| {
-                    arc(k)
-                        + std::mem::size_of::<(Arc<str>, Vec<Arc<str>>)>()
-                        + v.iter()
-                            .map(|a| arc(a) + std::mem::size_of::<Arc<str>>())
-                            .sum::<usize>()
-                })
-                .sum::<usize>()
     }
 
     fn from_reports(
-        plan: Option<String>,
+        plan: Option<Arc<str>>,
         reports: Vec<UsageReport>,
         hierarchy: &[crate::xml::HierarchyMetric],
         unreported: &Usage,
@@ -436,29 +454,34 @@ impl AllowedState {
                 parent_of.insert(child, &metric.name);
             }
         }
-        let mut ancestors: HashMap<Arc<str>, Vec<Arc<str>>> = HashMap::new();
-        for child in parent_of.keys() {
-            let mut chain = Vec::new();
-            let mut current = *child;
-            while let Some(parent) = parent_of.get(current) {
-                if chain.iter().any(|c: &Arc<str>| &**c == *parent) || chain.len() > 32 {
-                    break;
+        // Whether `ancestor` is `metric` or one of its ancestors (a cycle or
+        // a chain deeper than 32 in a malformed hierarchy stops the walk).
+        let counts_against = |metric: &str, ancestor: &str| {
+            let mut current = metric;
+            for _ in 0..=32 {
+                if current == ancestor {
+                    return true;
                 }
-                chain.push(Arc::from(*parent));
-                current = parent;
+                match parent_of.get(current) {
+                    Some(parent) => current = parent,
+                    None => return false,
+                }
             }
-            ancestors.insert(Arc::from(*child), chain);
-        }
-        let mut state = AllowedState {
-            plan,
-            limits: Vec::new(),
-            reports: Vec::new(),
-            ancestors,
+            false
         };
-        state.limits = reports
+        let limits = reports
             .iter()
             .map(|r| Limit {
                 metric: Arc::from(r.metric.as_str()),
+                counted: std::iter::once(r.metric.as_str())
+                    .chain(
+                        parent_of
+                            .keys()
+                            .copied()
+                            .filter(|child| *child != r.metric && counts_against(child, &r.metric)),
+                    )
+                    .map(Arc::from)
+                    .collect(),
                 max: r.max_value,
                 used: r.current_value,
                 period_end: r.period_end,
@@ -468,38 +491,26 @@ impl AllowedState {
                 },
             })
             .collect();
-        state.reports = reports;
+        let mut state = AllowedState {
+            plan,
+            limits,
+            reports,
+        };
         // Hits admitted but not yet reported count as used.
-        for i in 0..state.limits.len() {
-            let extra = state.touching(&state.limits[i].metric, unreported);
-            state.limits[i].used = state.limits[i].used.saturating_add(extra);
+        for limit in &mut state.limits {
+            let extra = limit.touching(unreported);
+            limit.used = limit.used.saturating_add(extra);
         }
         state
-    }
-
-    /// The part of `usage` that counts against `metric`'s limits.
-    fn touching(&self, metric: &str, usage: &Usage) -> u64 {
-        usage
-            .iter()
-            .filter(|(m, _)| {
-                *m == metric
-                    || self
-                        .ancestors
-                        .get(*m)
-                        .is_some_and(|chain| chain.iter().any(|a| &**a == metric))
-            })
-            .map(|(_, v)| match v {
-                UsageValue::Add(n) | UsageValue::Set(n) => n,
-            })
-            .fold(0u64, u64::saturating_add)
     }
 
     fn admit(&mut self, usage: &Usage) -> Verdict {
         // Read the clock only when a limit has a period end (not for eternity).
         let mut now = None;
         let mut tightest: Option<(u64, RateLimit)> = None;
-        for limit in &self.limits {
-            let wanted = self.touching(&limit.metric, usage);
+        // What the request adds to each limit, worked out once.
+        let wanted: SmallVec<[u64; 8]> = self.limits.iter().map(|l| l.touching(usage)).collect();
+        for (limit, &wanted) in self.limits.iter().zip(&wanted) {
             if wanted == 0 {
                 continue;
             }
@@ -550,9 +561,8 @@ impl AllowedState {
                 ));
             }
         }
-        for i in 0..self.limits.len() {
-            let wanted = self.touching(&self.limits[i].metric, usage);
-            self.limits[i].used = self.limits[i].used.saturating_add(wanted);
+        for (limit, wanted) in self.limits.iter_mut().zip(wanted) {
+            limit.used = limit.used.saturating_add(wanted);
         }
         Verdict::Allow(Allowed {
             plan: self.plan.clone(),
@@ -759,7 +769,7 @@ impl AuthCache {
                             .unreported_since(&ReportKey::of(credentials), generation);
                         let hierarchy = authorization.hierarchy.unwrap_or_default();
                         let state = AllowedState::from_reports(
-                            authorization.plan,
+                            authorization.plan.map(Arc::from),
                             authorization.usage_reports,
                             &hierarchy,
                             &unreported,
@@ -904,7 +914,7 @@ mod tests {
             // hits admitted earlier and not yet reported
             let unreported = Usage::new().with("hits", extra);
             let mut state = AllowedState::from_reports(
-                authorization.plan,
+                authorization.plan.map(Arc::from),
                 authorization.usage_reports,
                 &hierarchy,
                 &unreported,

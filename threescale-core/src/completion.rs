@@ -80,7 +80,8 @@ impl AddedUsage {
 /// reports, so that a request is never counted twice.
 #[derive(Default)]
 pub struct Completion {
-    pending: Option<Box<Pending>>,
+    /// Unboxed: an allowed request's completion costs no allocation.
+    pending: Option<Pending>,
 }
 
 struct Pending {
@@ -123,12 +124,12 @@ impl Completion {
         confirmed: bool,
     ) -> Self {
         Completion {
-            pending: Some(Box::new(Pending {
+            pending: Some(Pending {
                 engine,
                 key,
                 base,
                 confirmed,
-            })),
+            }),
         }
     }
 

@@ -423,7 +423,13 @@ impl CredentialsConfig {
                             AuthHeader::Bearer(token) => token,
                         }
                     }
-                    _ => self.lookup(location, &self.user_key, request)?.into_owned(),
+                    // Copied once, straight into the shared string.
+                    _ => {
+                        let key = self.lookup(location, &self.user_key, request)?;
+                        return Some(RequestCredentials::App(AppCredentials::UserKey(
+                            Secret::new(&*key),
+                        )));
+                    }
                 };
                 AppCredentials::UserKey(Secret::new(key))
             }
@@ -443,7 +449,7 @@ impl CredentialsConfig {
                     let app_key = self.lookup(location, &self.app_key, request)?;
                     AppCredentials::AppId {
                         app_id,
-                        app_key: Some(Secret::new(app_key.into_owned())),
+                        app_key: Some(Secret::new(&*app_key)),
                     }
                 }
             },

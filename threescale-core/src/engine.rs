@@ -818,7 +818,7 @@ impl ThreeScale {
                 };
                 Outcome {
                     completion,
-                    decision: Decision::Allow(Box::new(AuthContext {
+                    decision: Decision::Allow(AuthContext {
                         service_id: self.inner.service_id.clone(),
                         app_id,
                         credential,
@@ -828,7 +828,7 @@ impl ThreeScale {
                         usage_reports: allow.usage_reports,
                         rate_limit: allow.rate_limit,
                         degraded: allow.degraded,
-                    })),
+                    }),
                     headers,
                 }
             }
@@ -852,7 +852,7 @@ impl ThreeScale {
         Outcome {
             // No application to bill: nothing is reported after the response.
             completion: Completion::default(),
-            decision: Decision::Allow(Box::new(AuthContext {
+            decision: Decision::Allow(AuthContext {
                 service_id: self.inner.service_id.clone(),
                 app_id: None,
                 credential: CredentialKind::AccessToken,
@@ -862,7 +862,7 @@ impl ThreeScale {
                 usage_reports: Vec::new(),
                 rate_limit: None,
                 degraded: true,
-            })),
+            }),
             headers: HeaderMap::new(),
         }
     }

@@ -67,7 +67,7 @@ pub use decision::{
     AuthContext, CredentialKind, Decision, Denial, DenialKind, ProxyErrorKeys, RateLimit,
 };
 pub use engine::{EngineStats, Outcome, PendingCheck, StartError, Step, ThreeScale, TokenVerifier};
-pub use mapping::{MappingError, MappingRule, MappingRules, MatchResult};
+pub use mapping::{MappingError, MappingRule, MappingRules, MatchResult, RuleIndices};
 pub use report::ReportStats;
 pub use request::{PathPolicy, RequestPolicy};
 pub use response::{ErrorResponse, ErrorResponses};

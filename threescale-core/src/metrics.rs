@@ -34,13 +34,23 @@ use std::time::Duration;
 #[inline]
 pub(crate) fn decision(outcome: &'static str, kind: &'static str, degraded: bool) {
     #[cfg(feature = "metrics")]
-    counter!(
-        "threescale_decisions_total",
-        "outcome" => outcome,
-        "kind" => kind,
-        "degraded" => if degraded { "true" } else { "false" },
-    )
-    .increment(1);
+    match (outcome, kind, degraded) {
+        // The common outcome with literal labels: a static key, no allocation.
+        ("allowed", "none", false) => counter!(
+            "threescale_decisions_total",
+            "outcome" => "allowed",
+            "kind" => "none",
+            "degraded" => "false"
+        )
+        .increment(1),
+        _ => counter!(
+            "threescale_decisions_total",
+            "outcome" => outcome,
+            "kind" => kind,
+            "degraded" => if degraded { "true" } else { "false" },
+        )
+        .increment(1),
+    }
     #[cfg(not(feature = "metrics"))]
     let _ = (outcome, kind, degraded);
 }
@@ -86,7 +96,12 @@ fn status_label(status: u16) -> std::borrow::Cow<'static, str> {
 #[inline]
 pub(crate) fn cache(event: &'static str) {
     #[cfg(feature = "metrics")]
-    counter!("threescale_cache_total", "event" => event).increment(1);
+    match event {
+        // Literal labels: a static key, no allocation per request.
+        "hit" => counter!("threescale_cache_total", "event" => "hit").increment(1),
+        "miss" => counter!("threescale_cache_total", "event" => "miss").increment(1),
+        _ => counter!("threescale_cache_total", "event" => event).increment(1),
+    }
     #[cfg(not(feature = "metrics"))]
     let _ = event;
 }

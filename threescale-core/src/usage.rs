@@ -3,6 +3,8 @@
 use std::fmt;
 use std::sync::Arc;
 
+use smallvec::SmallVec;
+
 /// How a usage value changes a counter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum UsageValue {
@@ -47,14 +49,16 @@ impl fmt::Display for UsageValue {
 /// ```
 #[derive(Clone, Default, PartialEq, Eq, Hash)]
 pub struct Usage {
-    entries: Vec<(Arc<str>, UsageValue)>,
+    /// Inline up to two metrics (most requests name one or two): a
+    /// request's usage then costs no heap allocation.
+    entries: SmallVec<[(Arc<str>, UsageValue); 2]>,
 }
 
 impl Usage {
     /// An empty usage.
     pub const fn new() -> Self {
         Usage {
-            entries: Vec::new(),
+            entries: SmallVec::new_const(),
         }
     }
 

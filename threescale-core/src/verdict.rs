@@ -22,7 +22,7 @@ use crate::{
 /// An allowed request's details, before it becomes an [`crate::AuthContext`].
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Allowed {
-    pub(crate) plan: Option<String>,
+    pub(crate) plan: Option<Arc<str>>,
     pub(crate) usage_reports: Vec<crate::UsageReport>,
     pub(crate) rate_limit: Option<crate::RateLimit>,
     /// Admitted by the failure policy while the backend was unavailable,
@@ -319,7 +319,7 @@ pub(crate) fn from_answer(response: &AuthResponse, report_later: bool) -> Verdic
         .and_then(|h| headers::rate_limit_from(h, &usage_reports));
     if response.is_authorized() {
         return Verdict::Allow(Allowed {
-            plan: authorization.and_then(|a| a.plan.clone()),
+            plan: authorization.and_then(|a| a.plan.as_deref()).map(Arc::from),
             usage_reports,
             rate_limit,
             degraded: false,

@@ -99,7 +99,7 @@ fn imported_rules_match_requests_exactly() {
             .iter()
             .map(|(metric, value)| (metric.to_string(), value.amount()))
             .collect();
-        (metrics, result.rules)
+        (metrics, result.rules.to_vec())
     };
     let hit = |metric: &str, rule: usize| (vec![(metric.to_string(), 1)], vec![rule]);
     let none = (Vec::new(), Vec::new());

@@ -125,7 +125,7 @@ where
             completion,
         } => {
             if let Some(context) = context {
-                request.extensions_mut().insert(*context);
+                request.extensions_mut().insert(context);
             }
             State::Inner {
                 future: service.call(request),

@@ -53,6 +53,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Arc;
 
+use smallvec::SmallVec;
+
 use crate::Usage;
 
 pub use path::normalize_path;
@@ -222,7 +224,93 @@ pub struct MatchResult {
     /// Metric → total delta (metrics with total ≤ 0 dropped).
     pub usage: Usage,
     /// Indices (in config order, after sorting by position) of the matched rules.
-    pub rules: Vec<usize>,
+    pub rules: RuleIndices,
+}
+
+/// The indices of the mapping rules a request matched, in ascending order.
+/// Reads as a slice; up to four are held inline (no heap allocation).
+///
+/// ```
+/// use threescale_core::{MappingRule, MappingRules};
+/// let rules = MappingRules::new(vec![
+///     MappingRule::new("ANY", "/", "hits", 1),
+///     MappingRule::new("GET", "/a", "a", 1),
+/// ])?;
+/// let matched = rules.matches("GET", "/a", None);
+/// assert_eq!(matched.rules, [0, 1]);
+/// assert_eq!(matched.rules.to_vec(), vec![0, 1]);
+/// # Ok::<(), threescale_core::MappingError>(())
+/// ```
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub struct RuleIndices(SmallVec<[usize; 4]>);
+
+impl RuleIndices {
+    fn push(&mut self, index: usize) {
+        self.0.push(index);
+    }
+
+    fn clear(&mut self) {
+        self.0.clear();
+    }
+
+    fn truncate(&mut self, len: usize) {
+        self.0.truncate(len);
+    }
+}
+
+impl std::ops::Deref for RuleIndices {
+    type Target = [usize];
+    fn deref(&self) -> &[usize] {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for RuleIndices {
+    fn deref_mut(&mut self) -> &mut [usize] {
+        &mut self.0
+    }
+}
+
+impl fmt::Debug for RuleIndices {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.0.iter()).finish()
+    }
+}
+
+impl FromIterator<usize> for RuleIndices {
+    fn from_iter<I: IntoIterator<Item = usize>>(iter: I) -> Self {
+        RuleIndices(iter.into_iter().collect())
+    }
+}
+
+impl From<Vec<usize>> for RuleIndices {
+    fn from(indices: Vec<usize>) -> Self {
+        RuleIndices(SmallVec::from_vec(indices))
+    }
+}
+
+impl<const N: usize> PartialEq<[usize; N]> for RuleIndices {
+    fn eq(&self, other: &[usize; N]) -> bool {
+        self.0[..] == other[..]
+    }
+}
+
+impl PartialEq<Vec<usize>> for RuleIndices {
+    fn eq(&self, other: &Vec<usize>) -> bool {
+        self.0[..] == other[..]
+    }
+}
+
+impl PartialEq<[usize]> for RuleIndices {
+    fn eq(&self, other: &[usize]) -> bool {
+        self.0[..] == *other
+    }
+}
+
+impl PartialEq<RuleIndices> for Vec<usize> {
+    fn eq(&self, other: &RuleIndices) -> bool {
+        self[..] == other.0[..]
+    }
 }
 
 impl MatchResult {
